@@ -1019,3 +1019,377 @@ fn is_delimiter_byte(b: u8) -> bool {
 fn delimiter_byte(c: char) -> Option<u8> {
     u8::try_from(c).ok().filter(|&b| is_delimiter_byte(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ADT22: &str = "MSH|^~\\&|HIS123|SEND|GW|RCV|20111220224447.3399||ADT^A01^ADT_A01|20111220000001|P|2.5||||||~ISO IR87||ISO 2022-1994|SS-MIX2_1.20^SS-MIX2^1.2.392.200250.2.1.100.1.2.120^ISO\r\
+EVN||201112202100|||||SEND001\r\
+PID|0001||9999013||患者^太郎^^^^^L^I~カンジャ^タロウ^^^^^L^P||19480405|M\r\x1c";
+
+    /// Parses `text` and checks the warning codes it produces.
+    fn check<'t>(text: &'t str, codes: &[&str]) -> Message<'t> {
+        let msg = Message::parse(text).expect("test message parses");
+        let got: Vec<&str> = msg.warnings().iter().map(Warning::code).collect();
+        assert_eq!(got, codes, "warnings for {text:?}");
+        msg
+    }
+
+    fn leaf(raw: &str) -> Element<'_> {
+        Element {
+            raw,
+            delimiters: Delimiters::DEFAULT,
+            depth: Depth::Subcomponent,
+        }
+    }
+
+    #[test]
+    fn msh_numbering_counts_the_separator_as_field_1() {
+        let msg = check(ADT22, &["hl7.trailing_data"]);
+        let msh = msg.msh();
+        assert_eq!(msh.id(), "MSH");
+        assert_eq!(msh.field(1).raw(), "|");
+        assert_eq!(msh.field(2).raw(), "^~\\&");
+        assert_eq!(msh.field(2).text().as_deref(), Some("^~\\&"));
+        assert_eq!(msh.field(3).raw(), "HIS123");
+        assert_eq!(msh.field(7).raw(), "20111220224447.3399");
+        assert_eq!(msh.field(9).raw(), "ADT^A01^ADT_A01");
+        assert_eq!(msh.field(12).raw(), "2.5");
+        let t = msg.message_type().expect("MSH-9 present");
+        assert_eq!((&*t.code, t.event.as_deref()), ("ADT", Some("A01")));
+        assert_eq!(t.structure.as_deref(), Some("ADT_A01"));
+        assert_eq!(msg.timestamp(), Some("20111220224447.3399"));
+        assert_eq!(msg.control_id(), Some("20111220000001"));
+        assert_eq!(msg.character_set(), "~ISO IR87");
+        assert_eq!(msg.character_set_scheme(), "ISO 2022-1994");
+        assert!(msg.profile().starts_with("SS-MIX2_1.20^"));
+        assert_eq!(msh.field(18).repetition(2).raw(), "ISO IR87");
+        assert!(msh.field(18).repetition(1).is_empty());
+    }
+
+    #[test]
+    fn fields_components_repetitions() {
+        let msg = check(ADT22, &["hl7.trailing_data"]);
+        assert_eq!(msg.segment_count(), 3);
+        let pid = msg.segment("PID").expect("PID present");
+        assert_eq!(pid.index(), 2);
+        assert_eq!(pid.field(3).raw(), "9999013");
+        let names: Vec<_> = pid.field(5).repetitions().collect();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[1].component(2).raw(), "タロウ");
+        assert_eq!(names[1].component(8).raw(), "P");
+        assert_eq!(pid.component(5, 1).raw(), "患者");
+        assert!(pid.field(99).is_empty());
+        assert!(pid.field(5).repetition(3).is_empty());
+        assert_eq!(pid.field(8).component(1).component(1).raw(), "M");
+        assert!(pid.field(8).component(2).is_empty());
+        assert_eq!(msg.segments_with_id("EVN").count(), 1);
+        assert_eq!(
+            msg.segments().map(|s| s.id()).collect::<Vec<_>>(),
+            ["MSH", "EVN", "PID"]
+        );
+    }
+
+    #[test]
+    fn subcomponents() {
+        let msg = check(
+            "MSH|^~\\&|\rTQ1|1||1013044400000000&内服&JAMISDP01|||5^d\r",
+            &[],
+        );
+        let tq1 = msg.segment("TQ1").expect("TQ1 present");
+        assert_eq!(tq1.field(3).subcomponent(1).raw(), "1013044400000000");
+        assert_eq!(tq1.field(3).component(1).subcomponent(2).raw(), "内服");
+        assert_eq!(tq1.field(3).subcomponent(3).raw(), "JAMISDP01");
+        assert!(tq1.field(3).subcomponent(4).is_empty());
+        assert_eq!(tq1.field(6).component(2).raw(), "d");
+    }
+
+    #[test]
+    fn terminators_lf_crlf_and_trailers() {
+        let lf = check("MSH|^~\\&|A\nPID|1\n", &["hl7.lf_terminator"]);
+        assert_eq!(lf.segment_count(), 2);
+        let crlf = check("MSH|^~\\&|A\r\nPID|1\r\n", &["hl7.crlf_terminator"]);
+        assert_eq!(crlf.segment_count(), 2);
+        assert_eq!(crlf.segment("PID").map(|s| s.raw()), Some("PID|1"));
+        let last = check("MSH|^~\\&|A\rPID|1", &["hl7.missing_final_terminator"]);
+        assert_eq!(last.segment("PID").map(|s| s.field(1).raw()), Some("1"));
+        check("MSH|^~\\&|A\rPID|1\r\x1c", &["hl7.trailing_data"]);
+        check("MSH|^~\\&|A\rPID|1\r\x1c\r\n  ", &["hl7.trailing_data"]);
+        check(
+            "\x0bMSH|^~\\&|A\rPID|1\r\x1c\r",
+            &["hl7.leading_data", "hl7.trailing_data"],
+        );
+        let gaps = check("MSH|^~\\&|A\r\r\rPID|1\r", &["hl7.empty_segment"]);
+        assert_eq!(gaps.segment_count(), 2);
+        let w = Warning::TrailingData { offset: 3 };
+        assert_eq!(w.severity(), Severity::Info);
+        assert!(!w.to_string().is_empty());
+    }
+
+    #[test]
+    fn no_msh_and_bad_headers_are_errors() {
+        assert_eq!(Message::parse("").err(), Some(ParseError::Empty));
+        assert_eq!(Message::parse("\r\x1c ").err(), Some(ParseError::Empty));
+        assert_eq!(
+            Message::parse("PID|1\rMSH|^~\\&\r").err(),
+            Some(ParseError::NoMsh)
+        );
+        assert_eq!(Message::parse("MS").err(), Some(ParseError::NoMsh));
+        assert_eq!(
+            Message::parse("MSH").err(),
+            Some(ParseError::MissingFieldSeparator)
+        );
+        assert_eq!(
+            Message::parse("MSH\r").err(),
+            Some(ParseError::MissingFieldSeparator)
+        );
+        assert_eq!(
+            Message::parse("MSHA^~\\&").err(),
+            Some(ParseError::InvalidFieldSeparator)
+        );
+        assert_eq!(
+            Message::parse("MSH日^~").err(),
+            Some(ParseError::InvalidFieldSeparator)
+        );
+        assert_eq!(
+            Message::parse("MSH|^^\\&|").err(),
+            Some(ParseError::InvalidEncodingCharacters)
+        );
+        assert_eq!(
+            Message::parse("MSH|^~\\&#!|").err(),
+            Some(ParseError::InvalidEncodingCharacters)
+        );
+        assert_eq!(
+            Message::parse("MSH|^~\\a|").err(),
+            Some(ParseError::InvalidEncodingCharacters)
+        );
+        assert_eq!(ParseError::NoMsh.code(), "hl7.no_msh");
+    }
+
+    #[test]
+    fn truncated_messages_still_parse() {
+        let msg = check(
+            "MSH|",
+            &[
+                "hl7.missing_final_terminator",
+                "hl7.short_encoding_characters",
+            ],
+        );
+        assert_eq!(msg.message_type(), None);
+        assert_eq!(msg.timestamp(), None);
+        let msg = check(
+            "MSH|^~\\&|HIS|S|GW|R|2011",
+            &["hl7.missing_final_terminator"],
+        );
+        assert_eq!(msg.timestamp(), Some("2011"));
+        assert!(msg.msh().field(9).is_empty());
+        // MSH-9 with two components only (structure optional on read).
+        let msg = check("MSH|^~\\&|||||||ADT^A08\r", &[]);
+        let t = msg.message_type().expect("MSH-9 present");
+        assert_eq!(
+            (&*t.code, t.event.as_deref(), t.structure),
+            ("ADT", Some("A08"), None)
+        );
+        let msg = check(
+            "MSH|^~\\&|\rPID|1|\\E",
+            &["hl7.missing_final_terminator", "hl7.unterminated_escape"],
+        );
+        assert_eq!(msg.segment("PID").map(|s| s.field(2).raw()), Some("\\E"));
+    }
+
+    #[test]
+    fn custom_delimiters_from_msh2() {
+        let msg = check("MSH#:*!@#A#\rPID#1#x:y*p:q@r!S!#n!E!m\r", &[]);
+        let d = msg.delimiters();
+        assert_eq!(
+            (
+                d.field(),
+                d.component(),
+                d.repetition(),
+                d.escape(),
+                d.subcomponent()
+            ),
+            ('#', Some(':'), Some('*'), Some('!'), Some('@'))
+        );
+        let pid = msg.segment("PID").expect("PID present");
+        assert_eq!(pid.field(2).component(2).raw(), "y");
+        assert_eq!(
+            pid.field(2)
+                .repetition(2)
+                .component(2)
+                .subcomponent(2)
+                .raw(),
+            "r!S!"
+        );
+        assert_eq!(
+            pid.field(2)
+                .repetition(2)
+                .component(2)
+                .subcomponent(2)
+                .text()
+                .as_deref(),
+            Some("r:")
+        );
+        assert_eq!(pid.field(3).text().as_deref(), Some("n!m"));
+        assert_eq!(msg.msh().field(1).raw(), "#");
+        assert_eq!(msg.msh().field(2).raw(), ":*!@");
+        // The default separators are plain data under other delimiters.
+        let msg = check("MSH#:*!@#\rPID#a|b^c\r", &[]);
+        assert_eq!(msg.segment("PID").map(|s| s.field(1).raw()), Some("a|b^c"));
+        // Three encoding characters: no subcomponents.
+        let msg = check("MSH|^~\\|\rPID|a&b\r", &["hl7.short_encoding_characters"]);
+        assert_eq!(
+            msg.segment("PID").map(|s| s.field(1).subcomponent(1).raw()),
+            Some("a&b")
+        );
+        // A fifth (truncation) character is accepted and ignored.
+        check("MSH|^~\\&#|\r", &[]);
+    }
+
+    #[test]
+    fn escapes_are_resolved_on_access() {
+        let d = Delimiters::DEFAULT;
+        assert_eq!(
+            unescape("a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f", &d),
+            "a|b^c&d~e\\f"
+        );
+        assert!(matches!(unescape("plain 漢字", &d), Cow::Borrowed(_)));
+        assert_eq!(unescape("\\X41\\\\XE6BCA2\\", &d), "A漢");
+        assert_eq!(unescape("\\X0D0A\\", &d), "\r\n");
+        // Not interpreted: kept literally.
+        assert_eq!(unescape("\\H\\bold\\N\\", &d), "\\H\\bold\\N\\");
+        assert_eq!(unescape("\\Q\\x", &d), "\\Q\\x");
+        assert_eq!(unescape("\\XZZ\\", &d), "\\XZZ\\");
+        assert_eq!(unescape("\\XFF\\", &d), "\\XFF\\");
+        assert_eq!(unescape("a\\b", &d), "a\\b");
+        let msg = check(
+            "MSH|^~\\&|\rNTE|\\Q\\|\\XZ\\|\\.br\\|a\\F\\b|\\Xe6bca2\\\r",
+            &["hl7.unknown_escape", "hl7.invalid_hex_escape"],
+        );
+        assert_eq!(
+            msg.warnings()[0],
+            Warning::UnknownEscape {
+                segment: 1,
+                field: 1
+            }
+        );
+        let nte = msg.segment("NTE").expect("NTE present");
+        assert_eq!(nte.text(4).as_deref(), Some("a|b"));
+        assert_eq!(nte.text(5).as_deref(), Some("漢"));
+        // The MSH-2 escape character is not an escape sequence.
+        check("MSH|^~\\&|\\F\\\r", &[]);
+    }
+
+    #[test]
+    fn explicit_null_is_not_empty() {
+        let msg = check("MSH|^~\\&|\rOBR|1|\"\"||a^\"\"\r", &[]);
+        let obr = msg.segment("OBR").expect("OBR present");
+        assert!(obr.field(2).is_null());
+        assert_eq!(obr.field(2).value(), Value::Null);
+        assert_eq!(obr.field(3).value(), Value::Empty);
+        assert!(!obr.field(3).is_null());
+        assert_eq!(obr.field(4).component(2).value(), Value::Null);
+        assert_eq!(obr.field(2).text(), None);
+        assert_eq!(obr.field(2).raw(), "\"\"");
+        assert!(Value::Null.is_null());
+    }
+
+    #[test]
+    fn escape_writes_what_unescape_reads() {
+        let d = Delimiters::DEFAULT;
+        assert_eq!(
+            escape("a|b^c~d&e\\f", &d),
+            "a\\F\\b\\S\\c\\R\\d\\T\\e\\E\\f"
+        );
+        assert_eq!(escape("\"\"", &d), "\\X22\\\"");
+        assert_eq!(
+            leaf(&escape("\"\"", &d)).value(),
+            Value::Text(Cow::Borrowed("\"\""))
+        );
+        assert_eq!(escape("患者", &d), "患者");
+    }
+
+    #[test]
+    fn too_many_warnings_are_capped() {
+        let mut text = String::from("MSH|^~\\&|\r");
+        for _ in 0..200 {
+            text.push_str("x|\\Q\\\r");
+        }
+        let msg = Message::parse(&text).expect("parses");
+        assert_eq!(msg.warnings().len(), WARNINGS_MAX + 1);
+        assert_eq!(msg.warnings().last(), Some(&Warning::TooManyWarnings));
+    }
+
+    fn delimiter_sets() -> impl Strategy<Value = Delimiters> {
+        prop_oneof![
+            Just(Delimiters::DEFAULT),
+            Just(Delimiters::new('#', ':', '*', '!', '@').expect("valid set")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn escape_round_trips(s in "(\\PC|[|^~\\\\&\"\r\n]|患|者){0,40}", d in delimiter_sets()) {
+            let escaped = escape(&s, &d);
+            prop_assert!(!escaped.contains('\r') && !escaped.contains('\n'));
+            let text = format!("MSH{}{}{}{}{}{}\rZZZ{}{}\r",
+                d.field(), d.component().unwrap_or('^'), d.repetition().unwrap_or('~'),
+                d.escape().unwrap_or('\\'), d.subcomponent().unwrap_or('&'), d.field(),
+                d.field(), escaped);
+            let msg = Message::parse(&text).expect("generated message parses");
+            prop_assert!(msg.warnings().is_empty(), "{:?}", msg.warnings());
+            let zzz = msg.segment("ZZZ").expect("ZZZ present");
+            let sub = zzz.field(1).repetition(1).component(1).subcomponent(1);
+            prop_assert_eq!(sub.raw(), escaped.as_str());
+            let expected = if s.is_empty() { Value::Empty } else { Value::Text(Cow::Borrowed(s.as_str())) };
+            prop_assert_eq!(sub.value(), expected);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(msg) = Message::parse(&text) {
+                walk(&msg);
+            }
+        }
+
+        #[test]
+        fn hl7ish_garbage_never_panics(s in "MSH[|#]([|^~\\\\&\"\r\nX0-9A-F]|\\PC){0,200}") {
+            if let Ok(msg) = Message::parse(&s) {
+                walk(&msg);
+            }
+        }
+    }
+
+    /// Touches every accessor so that a panic anywhere would surface.
+    fn walk(msg: &Message<'_>) {
+        let _ = (
+            msg.message_type(),
+            msg.timestamp(),
+            msg.control_id(),
+            msg.profile(),
+        );
+        for w in msg.warnings() {
+            let _ = (w.code(), w.to_string(), w.severity());
+        }
+        for seg in msg.segments() {
+            let _ = (seg.id(), seg.raw());
+            for n in 0..seg.field_count() + 2 {
+                let f = seg.field(n);
+                let _ = f.value();
+                for r in f.repetitions() {
+                    for c in 1..4 {
+                        let comp = r.component(c);
+                        let _ = (
+                            comp.value(),
+                            comp.subcomponent(1).value(),
+                            comp.subcomponent(2).text(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
