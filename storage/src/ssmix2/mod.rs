@@ -5,6 +5,8 @@
 //! raw bytes, decode the whole message, split segments and fields, dispatch on MSH-9, validate.
 
 pub mod datatype;
+pub mod extract;
+pub mod hl7;
 pub mod jis;
 mod jis0208;
 pub mod path;
