@@ -377,10 +377,15 @@ impl<'a> Message<'a> {
         let segment = self.segments.len();
         let first_field = self.fields.len();
         let mut field_start = start;
+        // Without an escape character the field separator stands in for it: it is matched first.
+        let esc = d.escape.unwrap_or(d.field);
         let mut pos = start;
-        while pos < end {
-            let b = bytes[pos];
-            if b == d.field {
+        while let Some(i) = bytes[pos..end]
+            .iter()
+            .position(|&b| b == d.field || b == esc)
+        {
+            pos += i;
+            if bytes[pos] == d.field {
                 self.push_field(field_start, pos);
                 // A header segment's field 1 is the separator itself (MSH-1), so that indexes
                 // match HL7 numbers for every later field.
@@ -388,7 +393,7 @@ impl<'a> Message<'a> {
                     self.push_field(pos, pos + 1);
                 }
                 field_start = pos + 1;
-            } else if Some(b) == d.escape {
+            } else {
                 let field = self.fields.len() - first_field;
                 // MSH-2 contains the escape character itself; it is not an escape sequence.
                 let in_msh2 = field == 2 && is_header_id(self.field_text(first_field).as_bytes());
@@ -686,7 +691,7 @@ impl<'m> Element<'m> {
     }
 
     fn piece(&self, sep: Option<u8>, n: usize, depth: Depth) -> Element<'m> {
-        let raw = split(self.raw, sep).nth(n.wrapping_sub(1)).unwrap_or("");
+        let raw = nth_piece(self.raw, sep, n);
         Element {
             raw,
             delimiters: self.delimiters,
@@ -933,7 +938,7 @@ fn resolve_escape(body: &str, d: &Delimiters) -> Option<Resolved> {
 /// `\Xhh…\` as bytes; accepted only when they form UTF-8, since the text is already Unicode and
 /// bytes of another charset cannot be interpreted here.
 fn decode_hex(hex: &[u8]) -> Option<String> {
-    if hex.is_empty() || hex.len() % 2 != 0 {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) {
         return None;
     }
     let bytes = hex
@@ -993,6 +998,31 @@ fn split(raw: &str, sep: Option<u8>) -> impl Iterator<Item = &str> {
     let mut parts = raw.split(sep);
     let mut first = Some(raw);
     std::iter::from_fn(move || if whole { first.take() } else { parts.next() })
+}
+
+/// The `n`th (1-based) piece of `raw` split on `sep`; empty when there is no such piece. A byte
+/// scan without an iterator: this is the hot path of extraction.
+fn nth_piece(raw: &str, sep: Option<u8>, n: usize) -> &str {
+    let Some(sep) = sep else {
+        return if n == 1 { raw } else { "" };
+    };
+    let bytes = raw.as_bytes();
+    let mut start = 0;
+    for k in 1..=n {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == sep)
+            .map_or(bytes.len(), |i| start + i);
+        if k == n {
+            // `sep` is ASCII, so both ends are character boundaries.
+            return raw.get(start..end).unwrap_or("");
+        }
+        if end == bytes.len() {
+            break;
+        }
+        start = end + 1;
+    }
+    ""
 }
 
 fn span_str(text: &str, s: Span) -> &str {
