@@ -1911,4 +1911,282 @@ mod nho {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Segment IDs of conformance file no. 22 (OML-11, OUL^R22), decoded with Python at dev time.
+    const FILE_22: &[&str] = &[
+        "MSH", "PID", "PV1", "SPM", "OBR", "ORC", "OBX", "OBX", "OBX",
+    ];
+
+    /// The head of synthetic fixture no. 2 (RAS^O17) and the start of its junk.
+    const FILE_2_HEAD: &[&str] = &[
+        "MSH", "PID", "PV1", "ORC", "RXA", "RXA", "RXR", "OBX", "TQ1", "AL1", "CTI", "DB1",
+    ];
+
+    fn ids(text: &str) -> Vec<&str> {
+        text.split_whitespace().collect()
+    }
+
+    #[test]
+    fn requirement_uses_hl7_numbering_and_overrides() {
+        // MSH-1 is the separator and MSH-9 the message type, as in HL7; NHO's index 0 is gone.
+        assert_eq!(
+            field_rule("MSH", 1).map(|f| f.name),
+            Some("Field Separator")
+        );
+        assert_eq!(field_type("MSH", 9), Some("MSG"));
+        assert_eq!(field_type("MSH", 7), Some("TS"));
+        assert_eq!(field_type("PID", 7), Some("TS"));
+        assert_eq!(field_type("OBX", 5), Some(VARIES));
+        assert_eq!(field_rule("MSH", 0), None);
+        assert_eq!(field_type("ZI1", 1), None);
+        assert_eq!(requirement("MSH", 9, "ADT-00"), Requirement::Required);
+        assert_eq!(requirement("MSH", 8, "ADT-00"), Requirement::NotUsed);
+        // OBX-2 (value type): R for radiology, C for labs, N by default.
+        assert_eq!(requirement("OBX", 2, "OMG-13"), Requirement::Required);
+        assert_eq!(requirement("OBX", 2, "OML-11"), Requirement::Conditional);
+        assert_eq!(requirement("OBX", 2, "ADT-00"), Requirement::NotUsed);
+        assert_eq!(
+            requirement("SPM", 17, "OML-11"),
+            Requirement::RequiredOrEmpty
+        );
+        // Unknown segment or field: nothing to break.
+        assert_eq!(requirement("ZI1", 1, "PPR-01"), Requirement::Optional);
+        assert_eq!(requirement("PID", 999, "ADT-00"), Requirement::Optional);
+        assert_eq!(requirement("PID", 0, "ADT-00"), Requirement::Optional);
+    }
+
+    #[test]
+    fn required_fields_iterates_r_only_in_order() {
+        let pid: Vec<usize> = required_fields("PID", "OMG-13").map(|f| f.field).collect();
+        assert_eq!(pid, [3, 5, 7, 8]);
+        let msh: Vec<usize> = required_fields("MSH", "ADT-00").map(|f| f.field).collect();
+        assert_eq!(msh, [1, 2, 7, 9, 10, 11, 12, 18]);
+        let obx: Vec<usize> = required_fields("OBX", "OMG-13").map(|f| f.field).collect();
+        assert_eq!(obx, [2, 3, 11]);
+        assert_eq!(required_fields("OBX", "ADT-22").count(), 0);
+        assert_eq!(required_fields("ZI1", "PPR-01").count(), 0);
+    }
+
+    #[test]
+    fn data_types_and_care_dates() {
+        assert!(is_numeric("NM"));
+        assert!(!is_numeric("ST"));
+        assert!(!is_numeric("CQ"));
+        assert!(!is_numeric("nope"));
+        assert_eq!(
+            data_type("TS"),
+            Some(DataTypeKind::Composite(&["DTM", "ID"]))
+        );
+        assert_eq!(data_type("DTM"), Some(DataTypeKind::Str));
+        assert_eq!(care_date_field("ADT^A01"), Some(Some(("PV1", 44))));
+        assert_eq!(care_date_field("ADT^A53"), Some(Some(("PV2", 47))));
+        assert_eq!(care_date_field("PPR^ZD1"), Some(None));
+        assert_eq!(care_date_field("OUL^R22"), Some(Some(("SPM", 17))));
+        assert_eq!(care_date_field("ADT^A99"), None);
+        assert_eq!(care_date_field(""), None);
+    }
+
+    #[test]
+    fn requirement_codes_round_trip() {
+        for r in [
+            Requirement::Required,
+            Requirement::RequiredOrEmpty,
+            Requirement::Conditional,
+            Requirement::Optional,
+            Requirement::NotUsed,
+        ] {
+            assert_eq!(Requirement::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Requirement::from_code("X"), None);
+    }
+
+    #[test]
+    fn oul_r22_anchored_rejects_file_22_prefix_collapsed_accepts() {
+        let g = segment_order("OUL^R22").expect("OUL^R22 grammar");
+        // Anchored: the grammar wants an NTE after each OBX, so the second OBX (index 7) breaks.
+        assert_eq!(g.check_full(FILE_22), Err(OrderMismatch { at: 7 }));
+        assert!(!g.matches_full(FILE_22));
+        // NHO: collapse OBX OBX OBX to one OBX, then MSH…ORC is an accepted prefix.
+        assert!(g.matches_prefix_collapsed(FILE_22));
+        // With the NTEs the anchored match accepts too.
+        let with_nte = ids("MSH PID PV1 SPM OBR ORC OBX NTE OBX NTE OBX NTE");
+        assert!(g.matches_full(&with_nte));
+    }
+
+    #[test]
+    fn junk_after_a_valid_head_passes_only_nho_check() {
+        let g = segment_order("RAS^O17").expect("RAS^O17 grammar");
+        assert_eq!(g.check_full(FILE_2_HEAD), Err(OrderMismatch { at: 8 }));
+        assert!(g.matches_prefix_collapsed(FILE_2_HEAD));
+        assert!(g.matches_full(&FILE_2_HEAD[..8]));
+    }
+
+    #[test]
+    fn mismatch_index_points_at_the_offender_or_the_end() {
+        let g = segment_order("ADT^A08").expect("ADT^A08 grammar");
+        assert_eq!(g.check_full(&ids("MSH EVN PID PV1")), Ok(()));
+        // Ends before the mandatory PV1.
+        assert_eq!(
+            g.check_full(&ids("MSH EVN PID")),
+            Err(OrderMismatch { at: 3 })
+        );
+        assert_eq!(
+            g.check_prefix_collapsed(&ids("MSH EVN PID")),
+            Err(OrderMismatch { at: 3 })
+        );
+        // PID before EVN.
+        assert_eq!(
+            g.check_full(&ids("MSH PID EVN PV1")),
+            Err(OrderMismatch { at: 1 })
+        );
+        // Collapsed indices map back to the caller's list: the run of EVN starts at 1, the
+        // offending PV1 (instead of PID) is at index 4.
+        assert_eq!(
+            g.check_prefix_collapsed(&ids("MSH EVN EVN EVN PV1 PID")),
+            Err(OrderMismatch { at: 4 })
+        );
+        assert_eq!(
+            g.check_full(&Vec::<&str>::new()),
+            Err(OrderMismatch { at: 0 })
+        );
+        assert!(!g.matches_prefix_collapsed(&Vec::<String>::new()));
+        // Owned strings work as well as &str.
+        let owned: Vec<String> = ["MSH", "EVN", "PID", "PV1"].map(String::from).to_vec();
+        assert!(g.matches_full(&owned));
+    }
+
+    static OPT_STAR_PLUS: Node = Node::Seq(&[
+        Node::Seg("AAA"),
+        Node::Opt(&Node::Seg("BBB")),
+        Node::Star(&Node::Seq(&[
+            Node::Seg("CCC"),
+            Node::Opt(&Node::Seg("DDD")),
+        ])),
+        Node::Plus(&Node::Seg("EEE")),
+    ]);
+
+    #[test]
+    fn optional_star_and_plus_groups() {
+        let g = Grammar::compile("TEST", &OPT_STAR_PLUS);
+        assert_eq!(g.to_string(), "^(AAA)(BBB)?((CCC)(DDD)?)*(EEE)+");
+        for ok in [
+            "AAA EEE",
+            "AAA BBB EEE",
+            "AAA CCC CCC DDD CCC EEE EEE",
+            "AAA BBB CCC DDD EEE",
+        ] {
+            assert!(g.matches_full(&ids(ok)), "{ok}");
+        }
+        for bad in [
+            "AAA",
+            "AAA BBB BBB EEE",
+            "AAA DDD EEE",
+            "AAA CCC DDD DDD EEE",
+            "AAA EEE BBB",
+            "BBB EEE",
+        ] {
+            assert!(!g.matches_full(&ids(bad)), "{bad}");
+        }
+        // The prefix check ignores what follows an accepted prefix and merges repeats.
+        assert!(g.matches_prefix_collapsed(&ids("AAA EEE BBB ZZZ")));
+        assert!(g.matches_prefix_collapsed(&ids("AAA BBB BBB EEE")));
+        assert!(!g.matches_prefix_collapsed(&ids("AAA DDD EEE")));
+    }
+
+    static ANY_TAIL: Node = Node::Seq(&[
+        Node::Seg("AAA"),
+        Node::Star(&Node::Seq(&[Node::Seg("ORC"), Node::Star(&Node::Any)])),
+    ]);
+
+    #[test]
+    fn any_matches_any_run_of_segments() {
+        let g = Grammar::compile("TEST", &ANY_TAIL);
+        assert_eq!(g.to_string(), "^(AAA)((ORC).*)*");
+        assert!(g.matches_full(&ids("AAA")));
+        assert!(g.matches_full(&ids("AAA ORC")));
+        assert!(g.matches_full(&ids("AAA ORC XYZ PID ORC QQQ")));
+        assert!(!g.matches_full(&ids("AAA XYZ")));
+    }
+
+    /// `((AAA)*(AAA)*)*(BBB)` on AAA×n followed by a non-B is the textbook case that makes a
+    /// backtracking matcher take exponential time.
+    static NESTED_STARS: Node = Node::Seq(&[
+        Node::Star(&Node::Seq(&[
+            Node::Star(&Node::Seg("AAA")),
+            Node::Star(&Node::Seg("AAA")),
+        ])),
+        Node::Seg("BBB"),
+    ]);
+
+    #[test]
+    fn pathological_inputs_finish_quickly() {
+        let started = Instant::now();
+        let g = Grammar::compile("TEST", &NESTED_STARS);
+        let mut long = vec!["AAA"; 20_000];
+        long.push("CCC");
+        assert_eq!(g.check_full(&long), Err(OrderMismatch { at: 20_000 }));
+        long.pop();
+        assert_eq!(g.check_full(&long), Err(OrderMismatch { at: 20_000 }));
+        long.push("BBB");
+        assert!(g.matches_full(&long));
+
+        // A real grammar against a long junk file: OMG^O19 nests `+` and `*` groups.
+        let omg = segment_order("OMG^O19").expect("OMG^O19 grammar");
+        let mut junk = ids("MSH PID PV1 ORC TQ1 OBR");
+        for _ in 0..5_000 {
+            junk.extend(["OBX", "NTE", "ORC", "TQ1", "OBR"]);
+        }
+        assert!(omg.matches_full(&junk));
+        junk.push("MSH");
+        assert_eq!(
+            omg.check_full(&junk),
+            Err(OrderMismatch { at: junk.len() - 1 })
+        );
+        // Generous: an exponential matcher would not finish at all; a linear one takes
+        // milliseconds even unoptimised on a busy machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn every_grammar_compiles_and_starts_with_msh() {
+        let all: Vec<&Grammar> = segment_orders().collect();
+        assert_eq!(all.len(), nho::SEGMENT_ORDER.len());
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].type_event() < w[1].type_event())
+        );
+        for g in all {
+            assert!(g.to_string().starts_with("^(MSH)"), "{}", g.type_event());
+            assert!(!g.matches_full(&ids("PID")), "{}", g.type_event());
+            assert_eq!(
+                segment_order(g.type_event()).map(Grammar::type_event),
+                Some(g.type_event())
+            );
+        }
+        assert!(segment_order("ADT^A99").is_none());
+    }
+
+    #[test]
+    fn tables_are_sorted_for_binary_search() {
+        assert!(nho::SEGMENTS.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(nho::DATA_TYPES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(nho::CARE_DATE.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(nho::SEGMENT_ORDER.windows(2).all(|w| w[0].0 < w[1].0));
+        for seg in nho::SEGMENTS {
+            for (i, f) in seg.fields.iter().enumerate() {
+                assert_eq!(f.field, i + 1, "{}", seg.id);
+                assert!(
+                    f.by_data_type.windows(2).all(|w| w[0].0 < w[1].0),
+                    "{}-{}",
+                    seg.id,
+                    f.field
+                );
+            }
+        }
+    }
 }
