@@ -274,8 +274,9 @@ def generate(include):
     caredate = load(include, "SSMIX_CAREDATE.json")
     out = [
         BEGIN,
-        "// Derived from %s (Apache-2.0, National Hospital Organization," % UPSTREAM,
-        "// Japan) by storage/tools/gen_rules.py. Regenerate with:",
+        "// Derived from %s" % UPSTREAM,
+        "// (Apache-2.0, National Hospital Organization, Japan) by storage/tools/gen_rules.py.",
+        "// Regenerate in place (a `>` redirect would truncate the hand-written code first):",
         "//   python3 storage/tools/gen_rules.py ../shared/conformance/ssmix2-nho/include storage/src/ssmix2/rules.rs",
         "#[rustfmt::skip]",
         "mod nho {",
