@@ -1,13 +1,35 @@
 //! The `kizuna` command line.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_check;
 
 /// Kizuna (絆): keeps a region's SS-MIX2 medical records readable and writable when the network
 /// is broken.
 #[derive(Debug, Parser)]
 #[command(name = "kizuna", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Command {
+    Check(cmd_check::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd_check::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kizuna: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

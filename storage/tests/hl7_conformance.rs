@@ -3,44 +3,30 @@
 //! and are asserted literally.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kizuna_storage::ssmix2::extract::{self, AllergySource, Clinical, Coded};
 use kizuna_storage::ssmix2::hl7::{Message, ParseError, Severity};
+use kizuna_storage::ssmix2::jis;
 
 const SKIP: &str = "skipping: ../shared/conformance not found (it sits beside the checkout in CI)";
 
-/// The sample tree: `/work/shared/…` on the development machines, else beside the checkout
-/// (`<checkout>/../shared`, i.e. `CARGO_MANIFEST_DIR/../../shared`). `None` after printing why.
+/// The sample tree beside the checkout (`<checkout>/../shared`, i.e.
+/// `CARGO_MANIFEST_DIR/../../shared`). `None` after printing why.
 fn fixtures() -> Option<PathBuf> {
-    let candidates = [
-        PathBuf::from("/work/shared/conformance/ssmix2-nho/sampleData"),
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/conformance/ssmix2-nho/sampleData"),
-    ];
-    let found = candidates.into_iter().find(|p| p.is_dir());
-    if found.is_none() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/ssmix2-nho/sampleData");
+    if root.is_dir() {
+        Some(root)
+    } else {
         eprintln!("{SKIP}");
+        None
     }
-    found
 }
 
-/// Decoded text of one fixture, or `None` if it does not decode.
-///
-/// This currently shells out to CPython's `iso2022_jp` codec, which is JIS-faithful (the guide
-/// §5.2 explains why encoding_rs is not). The integrator points this one function at the crate's
-/// own codec once it is on the same branch; nothing else in this file depends on how it decodes.
+/// Decoded text of one fixture with the crate's own codec, or `None` if it does not decode.
 fn decode_fixture(path: &Path) -> Option<String> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg("import sys;sys.stdout.buffer.write(open(sys.argv[1],'rb').read().decode('iso2022_jp').encode('utf-8'))")
-        .arg(path)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    String::from_utf8(out.stdout).ok()
+    let bytes = std::fs::read(path).ok()?;
+    jis::decode(&bytes).ok().map(|d| d.text)
 }
 
 /// Decodes, parses and extracts the fixture at `rel` (relative to `sampleData/`).

@@ -290,9 +290,24 @@ impl<'a> Message<'a> {
         if start > 0 {
             sink.push(Warning::LeadingData { bytes: start });
         }
+        // Walk back over trailing "segments" made only of terminators and frame junk (MLLP's
+        // 0x1C, white space): they are framing. A space inside the last real segment is part of
+        // its last value and stays. An unterminated last segment loses only MLLP's bytes.
         let mut end = bytes.len();
-        while end > start && is_frame_junk(bytes[end - 1]) {
-            end -= 1;
+        loop {
+            let segment_start = bytes[start..end]
+                .iter()
+                .rposition(|&b| b == b'\r' || b == b'\n')
+                .map(|p| start + p + 1);
+            match segment_start {
+                Some(s) if bytes[s..end].iter().all(|&b| is_frame_junk(b)) => end = s - 1,
+                _ => break,
+            }
+        }
+        if end == bytes.len() {
+            while end > start && matches!(bytes[end - 1], 0x1C | 0x0B) {
+                end -= 1;
+            }
         }
         let trailer = &bytes[end..];
         if trailer.iter().any(|&b| b != b'\r' && b != b'\n') {
@@ -727,8 +742,9 @@ impl Warning {
 
     pub fn severity(&self) -> Severity {
         match self {
-            // Every SS-MIX2 sample ends in CR 0x1C, and a missing final CR is legal practice.
-            Warning::TrailingData { .. } | Warning::MissingFinalTerminator => Severity::Info,
+            // Every SS-MIX2 sample ends in CR 0x1C. A missing final CR is tolerated (NHO's own
+            // samples lack it) but reported: it is also exactly what a file cut short looks like.
+            Warning::TrailingData { .. } => Severity::Info,
             _ => Severity::Warning,
         }
     }
@@ -1151,6 +1167,9 @@ PID|0001||9999013||患者^太郎^^^^^L^I~カンジャ^タロウ^^^^^L^P||1948040
             "\x0bMSH|^~\\&|A\rPID|1\r\x1c\r",
             &["hl7.leading_data", "hl7.trailing_data"],
         );
+        // A space ending the last value is data, not framing.
+        let spaced = check("MSH|^~\\&|A\rPID|1 \r\x1c", &["hl7.trailing_data"]);
+        assert_eq!(spaced.segment("PID").map(|s| s.field(1).raw()), Some("1 "));
         let gaps = check("MSH|^~\\&|A\r\r\rPID|1\r", &["hl7.empty_segment"]);
         assert_eq!(gaps.segment_count(), 2);
         let w = Warning::TrailingData { offset: 3 };

@@ -3,6 +3,7 @@
 //!
 //! Order of work for one file (see `../shared/docs/ssmix2.md` §9): key it by its path, hash the
 //! raw bytes, decode the whole message, split segments and fields, dispatch on MSH-9, validate.
+pub mod check;
 pub mod datatype;
 pub mod extract;
 pub mod hl7;
