@@ -1,3 +1,16 @@
 //! Kizuna's sync protocol as a sans-IO state machine: no async runtime, no sockets, no database
 //! and no clock reads. Inputs arrive through `handle_*` methods with `now` passed in; outputs are
 //! drained through `poll_*` methods.
+//!
+//! Items are reconciled with range-based set reconciliation (RBSR, as in negentropy): peers compare
+//! fingerprints of key ranges, split ranges that differ, and exchange id lists only for small ranges,
+//! so the cost follows the size of the difference rather than the size of the set.
+//!
+//! - [`item`]: item ids, the `(timestamp_ms, id)` order, additive range fingerprints.
+//! - [`store`]: the narrow [`ItemSet`] trait the protocol reads through, and [`MemItemSet`].
+
+pub mod item;
+pub mod store;
+
+pub use item::{Accumulator, Fingerprint, ItemId, Key};
+pub use store::{ItemSet, MemItemSet, StoreError};
