@@ -11,6 +11,7 @@
 
 pub mod item;
 pub mod store;
+pub mod wire;
 
 pub use item::{Accumulator, Fingerprint, ItemId, Key};
 pub use store::{ItemSet, MemItemSet, StoreError};
