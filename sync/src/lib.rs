@@ -8,10 +8,15 @@
 //!
 //! - [`item`]: item ids, the `(timestamp_ms, id)` order, additive range fingerprints.
 //! - [`store`]: the narrow [`ItemSet`] trait the protocol reads through, and [`MemItemSet`].
+//! - [`wire`]: the versioned, bounded message format.
+//! - [`session`]: the sans-IO [`Session`] state machine and its polling order.
 
 pub mod item;
+pub mod session;
 pub mod store;
 pub mod wire;
 
 pub use item::{Accumulator, Fingerprint, ItemId, Key};
+pub use session::{Config, Event, FailReason, Millis, Session};
 pub use store::{ItemSet, MemItemSet, StoreError};
+pub use wire::{Message, WireError};
