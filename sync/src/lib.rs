@@ -1,3 +1,22 @@
 //! Kizuna's sync protocol as a sans-IO state machine: no async runtime, no sockets, no database
 //! and no clock reads. Inputs arrive through `handle_*` methods with `now` passed in; outputs are
 //! drained through `poll_*` methods.
+//!
+//! Items are reconciled with range-based set reconciliation (RBSR, as in negentropy): peers compare
+//! fingerprints of key ranges, split ranges that differ, and exchange id lists only for small ranges,
+//! so the cost follows the size of the difference rather than the size of the set.
+//!
+//! - [`item`]: item ids, the `(timestamp_ms, id)` order, additive range fingerprints.
+//! - [`store`]: the narrow [`ItemSet`] trait the protocol reads through, and [`MemItemSet`].
+//! - [`wire`]: the versioned, bounded message format.
+//! - [`session`]: the sans-IO [`Session`] state machine and its polling order.
+
+pub mod item;
+pub mod session;
+pub mod store;
+pub mod wire;
+
+pub use item::{Accumulator, Fingerprint, ItemId, Key};
+pub use session::{Config, Event, FailReason, Millis, Session};
+pub use store::{ItemSet, MemItemSet, StoreError};
+pub use wire::{Message, WireError};
