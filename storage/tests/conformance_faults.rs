@@ -85,9 +85,8 @@ fn every_truncation_is_reported_or_is_a_shorter_message() {
         for len in 0..bytes.len() {
             let cut = &bytes[..len];
             let got = verdict(components, cut);
-            let at_boundary = len > 0
-                && matches!(bytes[len - 1], b'\r')
-                && bytes[len..].contains(&b'\r');
+            let at_boundary =
+                len > 0 && matches!(bytes[len - 1], b'\r') && bytes[len..].contains(&b'\r');
             if at_boundary || bytes[len..].iter().all(|&b| b == b'\r' || b == 0x1C) {
                 // A cut at a segment boundary, or one that removes only the final CR and 0x1C:
                 // a complete shorter message; checking it without a panic is the assertion.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kizuna_storage::ssmix2::extract::{self, AllergySource, Clinical, Coded};
+use kizuna_storage::ssmix2::extract::{self, AllergySource, Clinical, Coded, Text};
 use kizuna_storage::ssmix2::hl7::{Message, ParseError, Severity};
 use kizuna_storage::ssmix2::jis;
 
@@ -37,12 +37,12 @@ fn load(root: &Path, rel: &str) -> (String, Clinical) {
     (text, clinical)
 }
 
-fn s(v: &str) -> Option<String> {
-    Some(v.to_owned())
+fn s(v: &str) -> Option<Text> {
+    Some(Text::from(v))
 }
 
 fn coded(code: &str, text: &str, system: &str) -> Option<Coded> {
-    let part = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let part = |v: &str| (!v.is_empty()).then(|| Text::from(v));
     Some(Coded {
         code: part(code),
         text: part(text),

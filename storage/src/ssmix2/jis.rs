@@ -168,7 +168,9 @@ impl Tallies {
 
 /// Decodes ISO-2022-JP leniently (see the module documentation for what is tolerated).
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    let mut text = String::with_capacity(bytes.len() + bytes.len() / 2);
+    // ASCII runs are pushed as `&str` (their validation takes the ASCII fast path) and
+    // double-byte characters as `char`s, so no pass ever validates multi-byte UTF-8.
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
     let mut tallies = Tallies::default();
     let mut set = Set::Ascii;
     let mut i = 0;
@@ -198,26 +200,33 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         }
         match set {
             Set::Ascii => {
-                // Copy the whole ASCII run at once: this is the hot path of every message.
-                let run = bytes[i..]
-                    .iter()
-                    .position(|&c| c == ESC || c >= 0x80 || c == 0x0E || c == 0x0F)
-                    .map_or(bytes.len(), |n| i + n);
-                // The run holds only bytes below 0x80 (checked just above), so it is UTF-8.
-                text.push_str(std::str::from_utf8(&bytes[i..run]).unwrap_or_default());
+                // Copy the whole run up to the next escape at once (SIMD search); the run must be
+                // 7-bit and free of SO/SI, which the byte loop above reports precisely.
+                let run = memchr::memchr(ESC, &bytes[i..]).map_or(bytes.len(), |p| i + p);
+                let chunk = &bytes[i..run];
+                if !chunk.is_ascii() || memchr::memchr2(0x0E, 0x0F, chunk).is_some() {
+                    let bad = chunk
+                        .iter()
+                        .position(|&c| c >= 0x80 || c == 0x0E || c == 0x0F)
+                        .map_or(run, |p| i + p);
+                    out.push_str(ascii_str(&bytes[i..bad]));
+                    i = bad;
+                    continue;
+                }
+                out.push_str(ascii_str(chunk));
                 i = run;
             }
             Set::Roman => {
-                text.push(match b {
-                    b'\\' => '\u{00A5}',
-                    b'~' => '\u{203E}',
-                    _ => char::from(b),
-                });
+                match b {
+                    b'\\' => push_char(&mut out, '\u{00A5}'),
+                    b'~' => push_char(&mut out, '\u{203E}'),
+                    _ => out.push(char::from(b)),
+                }
                 i += 1;
             }
             Set::Katakana | Set::Kanji if b < 0x21 || b == 0x7F => {
                 tallies.note(DecodeWarning::ControlInDoubleByte, i);
-                text.push(char::from(b));
+                out.push(char::from(b));
                 if b == b'\r' || b == b'\n' {
                     set = Set::Ascii;
                 }
@@ -226,10 +235,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             Set::Katakana => {
                 if b <= 0x5F {
                     // 0x21..=0x5F map onto U+FF61..=U+FF9F, all valid scalar values.
-                    text.push(char::from_u32(0xFF61 + u32::from(b - 0x21)).unwrap_or('\u{FFFD}'));
+                    push_char(
+                        &mut out,
+                        char::from_u32(0xFF61 + u32::from(b - 0x21)).unwrap_or('\u{FFFD}'),
+                    );
                 } else {
                     tallies.note(DecodeWarning::UnassignedCode, i);
-                    text.push('\u{FFFD}');
+                    push_char(&mut out, '\u{FFFD}');
                 }
                 i += 1;
             }
@@ -247,26 +259,25 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
                     return Err(DecodeError::TruncatedDoubleByte { offset: i });
                 }
                 let index = usize::from(b - 0x21) * 94 + usize::from(b2 - 0x21);
-                let row = b - 0x20;
                 let code = JIS0208_DECODE[index];
-                let ch = if code != 0 {
-                    char::from_u32(u32::from(code))
+                let code = if code != 0 {
+                    code
                 } else {
                     let vendor = VENDOR_DECODE[index];
                     if vendor != 0 {
+                        let row = b - 0x20;
                         let warning = if row == 13 {
                             DecodeWarning::NecExtension
                         } else {
                             DecodeWarning::IbmExtension
                         };
                         tallies.note(warning, i);
-                        char::from_u32(u32::from(vendor))
                     } else {
                         tallies.note(DecodeWarning::UnassignedCode, i);
-                        None
                     }
+                    vendor
                 };
-                text.push(ch.unwrap_or('\u{FFFD}'));
+                push_bmp(&mut out, code);
                 i += 2;
             }
         }
@@ -275,9 +286,25 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         tallies.note(DecodeWarning::EndsOutsideAscii, bytes.len());
     }
     Ok(Decoded {
-        text,
+        text: out,
         warnings: tallies.0,
     })
+}
+
+fn push_char(out: &mut String, c: char) {
+    out.push(c);
+}
+
+/// A run already checked to be 7-bit, as `&str` (ASCII is UTF-8; the check is the fast path).
+fn ascii_str(run: &[u8]) -> &str {
+    std::str::from_utf8(run).unwrap_or_default()
+}
+
+/// Appends a BMP code point from the tables as UTF-8; 0 (unassigned) becomes U+FFFD.
+fn push_bmp(out: &mut String, code: u16) {
+    let cp = if code == 0 { 0xFFFD } else { u32::from(code) };
+    // The tables hold no surrogates (they come from real codecs), and 0 was replaced above.
+    push_char(out, char::from_u32(cp).unwrap_or('\u{FFFD}'));
 }
 
 /// Recognises an escape sequence at the start of `rest`: the set it selects and its length.
