@@ -477,7 +477,7 @@ fn facility(seed: u64, index: u16) -> Facility {
         FacilityKind::Pharmacy => ('4', PHARMACY_NAMES),
     };
     let nth = usize::from(index / 3);
-    let base = names[nth % names.len()];
+    let (base, city) = names[nth % names.len()];
     // Past the table, reuse names with a branch number so that names stay distinct.
     let name = if nth < names.len() {
         base.to_owned()
@@ -487,7 +487,6 @@ fn facility(seed: u64, index: u16) -> Facility {
             full_width_digits((nth / names.len()) as u32 + 1)
         )
     };
-    let city = (usize::from(index) * 5 + 2) % CITIES.len();
     let c = &CITIES[city];
     let street = format!("宮城県{}{}{}", c.name, pick(&mut r, c.towns), chome(&mut r));
     Facility {
@@ -1937,7 +1936,10 @@ mod tests {
             .iter()
             .chain(CLINIC_NAMES)
             .chain(PHARMACY_NAMES)
-            .for_each(|n| clean(n));
+            .for_each(|(n, city)| {
+                clean(n);
+                assert!(*city < CITIES.len());
+            });
         for d in DIAGNOSES {
             [d.medis, d.exchange, d.icd10, d.name]
                 .iter()

@@ -122,14 +122,15 @@ pub(crate) const CITIES: &[City] = &[
     City { name: "大崎市", postcode3: "989", area_code: "0229", towns: &["古川駅前大通", "古川中里", "鳴子温泉", "岩出山"] },
 ];
 
-pub(crate) const HOSPITAL_NAMES: &[&str] = &[
-    "仙台青葉中央病院", "石巻港湾総合病院", "気仙沼さくら病院", "名取みどり病院", "大崎市民協立病院",
+/// Facility names with the index into [`CITIES`] of the municipality they stand in.
+pub(crate) const HOSPITAL_NAMES: &[(&str, usize)] = &[
+    ("仙台青葉中央病院", 0), ("石巻港湾総合病院", 5), ("気仙沼さくら病院", 6), ("名取みどり病院", 7), ("大崎市民協立病院", 13),
 ];
-pub(crate) const CLINIC_NAMES: &[&str] = &[
-    "杜の都内科クリニック", "泉中央内科医院", "石巻みなと透析クリニック", "多賀城すこやか内科", "岩沼ひかり診療所",
+pub(crate) const CLINIC_NAMES: &[(&str, usize)] = &[
+    ("杜の都内科クリニック", 1), ("泉中央内科医院", 4), ("石巻みなと透析クリニック", 5), ("多賀城すこやか内科", 9), ("岩沼ひかり診療所", 10),
 ];
-pub(crate) const PHARMACY_NAMES: &[&str] = &[
-    "青葉通り薬局", "石巻中央調剤薬局", "あおば調剤薬局", "気仙沼みなと薬局", "名取さくら薬局",
+pub(crate) const PHARMACY_NAMES: &[(&str, usize)] = &[
+    ("青葉通り薬局", 0), ("石巻中央調剤薬局", 5), ("あおば調剤薬局", 3), ("気仙沼みなと薬局", 6), ("名取さくら薬局", 7),
 ];
 
 /// SS-MIX2 unified department codes used here (user table 0069).
