@@ -1702,7 +1702,9 @@ fn oul(
         Some(w) => ctx.pv1_inpatient(w),
         None => ctx.pv1_outpatient(),
     });
-    let filler = format!("{}{:03}", &order[order.len() - 12..], 1);
+    // Order numbers come from `next_order`: always 15 ASCII digits, so the slice is in range.
+    // The filler number keeps the last 12 digits and appends the laboratory's 3-digit suffix.
+    let filler = format!("{}{:03}", &order[order.len().saturating_sub(12)..], 1);
     // Chemistry on serum (JLAC10 material 023), haematology on whole blood (017); the infection
     // panel runs on the serum specimen.
     let specimens: [(&str, &str, &str, &[usize]); 2] = [
