@@ -761,16 +761,18 @@ impl Msg {
             "MSH|^~\\&|{app}|{facility}|GW|RCV|{}||{msg_type}|{control}|P|2.5||||||~ISO IR87||ISO2022-1994|SS-MIX2_1.20^SS-MIX2^1.2.392.200250.2.1.100.1.2.120^ISO",
             at.msh7()
         );
+        text.push('\r');
         Msg { text }
     }
 
+    /// Appends a segment with its CR: every segment, the last included, ends in CR.
     fn push(&mut self, seg: Seg) {
-        self.text.push('\r');
         let mut fields = seg.fields;
         while fields.len() > 1 && fields.last().is_some_and(String::is_empty) {
             fields.pop();
         }
         self.text.push_str(&fields.join("|"));
+        self.text.push('\r');
     }
 }
 
@@ -2015,8 +2017,8 @@ mod tests {
         for i in 0..spec.patients {
             for file in patient_files(&spec, i).expect("generates") {
                 let text = jis::decode(&file.bytes).expect("decodes").text;
-                assert!(!text.contains('\n') && !text.ends_with('\r') && !text.contains('\u{1c}'));
-                for seg in text.split('\r').skip(1) {
+                assert!(!text.contains('\n') && text.ends_with('\r') && !text.contains('\u{1c}'));
+                for seg in text.split_terminator('\r').skip(1) {
                     for field in seg.split('|') {
                         for leaf in field.split(['^', '~', '&']) {
                             assert!(!leaf.contains('\\'), "escape character in {seg}");
