@@ -2,3 +2,4 @@
 //! the original bytes) and, later, the node's durable content-addressed store.
 
 pub mod ssmix2;
+pub mod store;
