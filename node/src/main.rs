@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_check;
+mod cmd_store;
 
 /// Kizuna (絆): keeps a region's SS-MIX2 medical records readable and writable when the network
 /// is broken.
@@ -18,12 +19,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Check(cmd_check::Args),
+    Init(cmd_store::InitArgs),
+    Import(cmd_store::ImportArgs),
+    Export(cmd_store::ExportArgs),
+    Verify(cmd_store::VerifyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cmd_check::run(&args),
+        Command::Init(args) => cmd_store::init(&args),
+        Command::Import(args) => cmd_store::import(&args),
+        Command::Export(args) => cmd_store::export(&args),
+        Command::Verify(args) => cmd_store::verify(&args),
     };
     match result {
         Ok(code) => code,

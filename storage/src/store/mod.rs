@@ -392,6 +392,14 @@ fn build(
     file.write_all(&json).map_err(io("writing the key file"))?;
     file.sync_all().map_err(io("syncing the key file"))?;
 
+    // Created empty with owner-only permissions first: SQLite gives the -wal and -shm files the
+    // database file's mode.
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(DB_FILE))
+        .map_err(io("creating the database"))?;
     let mut conn = Connection::open(dir.join(DB_FILE)).map_err(db("creating the database"))?;
     schema::prepare(&mut conn).map_err(|err| match err {
         OpenError::Db(e) => InitError::Db(e),
