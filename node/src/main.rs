@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_check;
 mod cmd_gen;
+mod cmd_store;
 
 /// Kizuna (絆): keeps a region's SS-MIX2 medical records readable and writable when the network
 /// is broken.
@@ -22,6 +23,10 @@ enum Command {
     Check(cmd_check::Args),
     /// Write a deterministic synthetic SS-MIX2 region (demos, tests, benchmarks).
     Gen(cmd_gen::GenArgs),
+    Init(cmd_store::InitArgs),
+    Import(cmd_store::ImportArgs),
+    Export(cmd_store::ExportArgs),
+    Verify(cmd_store::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +34,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd_check::run(&args),
         Command::Gen(args) => cmd_gen::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => cmd_store::init(&args),
+        Command::Import(args) => cmd_store::import(&args),
+        Command::Export(args) => cmd_store::export(&args),
+        Command::Verify(args) => cmd_store::verify(&args),
     };
     match result {
         Ok(code) => code,

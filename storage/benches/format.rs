@@ -65,7 +65,11 @@ fn summary(files: &[(String, Vec<u8>)]) {
         black_box(check::check_file(path, &components, b));
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("format: {:<22} {:>9.0} msg/s (validator, incl. SHA-256)", "check_file", files.len() as f64 / secs);
+    println!(
+        "format: {:<22} {:>9.0} msg/s (validator, incl. SHA-256)",
+        "check_file",
+        files.len() as f64 / secs
+    );
 }
 
 fn bench(c: &mut Criterion) {

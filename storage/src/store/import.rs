@@ -1,0 +1,563 @@
+//! `import`: standardized-storage trees into the store, incrementally.
+//!
+//! Per file, in path order:
+//! 1. Token of (facility, relative path). If a location with that token exists and the file's
+//!    stat token (size, mtime, inode, device) is unchanged, skip it without reading: this is
+//!    what makes a re-import cost a directory walk instead of a read of every byte.
+//! 2. Read (bounded by `FILE_BYTES_MAX`), hash, and run the validator (`check::check_file`).
+//! 3. Store the item unless its hash is present (dedup across paths and facilities).
+//! 4. Record the location: quarantined with the error codes when the validator says `error`;
+//!    otherwise with patient and version tokens. A new path whose version (the first six name
+//!    fields) is already stored with the same bytes and a lower-ranked condition flag is a
+//!    rename (`_1` → `_2`, `_1`/`_2` → `_0`): the existing location moves, no bytes are added.
+//!
+//! Files are committed in batches of at most [`BATCH_FILES_MAX`] files or [`BATCH_BYTES_MAX`]
+//! read bytes, one transaction each, under `synchronous=FULL`. A killed import loses at most the
+//! open batch; the re-run skips what was committed (step 1) and redoes the rest.
+//!
+//! Memory is bounded: one file's bytes at a time, one directory listing per level of the walk
+//! (walkdir sorts per directory), and SQLite's bounded page cache.
+
+use std::fs;
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ring::rand::SystemRandom;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::crypto::{self, Keys, Token, label};
+use super::error::{DbError, ImportError, db, io};
+use super::item::{self, PutError};
+use super::{Store, is_facility_code};
+use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
+use crate::ssmix2::path::FileName;
+
+/// Files per committed batch. 1,000 keeps a batch's WAL growth near 3 MB for typical messages
+/// while amortising the `FULL` commit's fsync (≈1 ms on SSD) to about 1 µs per file.
+pub const BATCH_FILES_MAX: u64 = 1_000;
+/// Read bytes per committed batch, so a tree of large files still commits regularly.
+pub const BATCH_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// At most this many finding codes are kept as a quarantine reason.
+const REASON_CODES_MAX: usize = 8;
+
+/// Counts of one import run. Every regular file is exactly one of `new`, `unchanged` or
+/// `quarantined`; `skipped` counts entries that are not regular files, cannot be read, or
+/// exceed `FILE_BYTES_MAX` (they are reported, never stored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ImportSummary {
+    pub files: u64,
+    /// Files whose location is new or whose bytes changed (includes `renamed`).
+    pub new: u64,
+    pub unchanged: u64,
+    /// Files in quarantine after this run: newly quarantined plus unchanged quarantined ones,
+    /// so every run reminds the operator of them.
+    pub quarantined: u64,
+    /// New locations that were condition-flag renames of stored versions: no bytes stored.
+    pub renamed: u64,
+    /// Items (distinct byte strings) added to the store.
+    pub items_added: u64,
+    pub skipped: u64,
+    /// Bytes read and hashed in this run.
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// A snapshot passed to the progress callback after each file.
+pub type ImportProgress = ImportSummary;
+
+/// The progress callback: a summary so far in, continue or stop out.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(&ImportProgress) -> ControlFlow<()>;
+
+/// Options of one import run.
+pub struct ImportOptions<'a> {
+    /// Files per committed batch, 1..=[`BATCH_FILES_MAX`]; smaller values let tests observe
+    /// partially committed runs.
+    pub batch_files_max: u64,
+    /// Called after each file. Returning `Break` stops the import as a kill would: the open
+    /// batch is rolled back and [`ImportError::Interrupted`] returned. Tests use it to simulate
+    /// a crash after K files; the CLI uses it for the progress display.
+    pub progress: Option<ProgressFn<'a>>,
+}
+
+impl Default for ImportOptions<'_> {
+    fn default() -> Self {
+        ImportOptions {
+            batch_files_max: BATCH_FILES_MAX,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ImportOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportOptions")
+            .field("batch_files_max", &self.batch_files_max)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What happened to one file.
+enum Outcome {
+    New { renamed: bool, item_added: bool },
+    Unchanged,
+    Quarantined { item_added: bool },
+    UnchangedQuarantined,
+    Skipped,
+}
+
+/// A write transaction that rolls back unless committed. `BEGIN IMMEDIATE` takes the write lock
+/// up front, so a concurrent writer waits (busy_timeout) instead of failing mid-batch.
+struct Batch<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Batch<'c> {
+    fn begin(conn: &'c Connection) -> Result<Batch<'c>, DbError> {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(db("starting an import batch"))?;
+        Ok(Batch { conn, open: true })
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(db("committing an import batch"))?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing more can be done if the rollback fails: SQLite rolls back a hot journal
+            // on the next open anyway.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// The per-run context shared by every file.
+struct Ctx<'s> {
+    conn: &'s Connection,
+    keys: &'s Keys,
+    rng: &'s SystemRandom,
+}
+
+impl Store {
+    /// Imports standardized-storage trees. Each root is a storage root or a region directory
+    /// of 10-digit facility roots (`check::storage_roots`). Files of a root named by a facility
+    /// code belong to that facility, all others to this node's facility.
+    pub fn import(
+        &mut self,
+        roots: &[PathBuf],
+        mut opts: ImportOptions<'_>,
+    ) -> Result<ImportSummary, ImportError> {
+        for (index, root) in roots.iter().enumerate() {
+            if !root.is_dir() {
+                return Err(ImportError::RootMissing { index });
+            }
+        }
+        let batch_files_max = opts.batch_files_max.clamp(1, BATCH_FILES_MAX);
+        let started = Instant::now();
+        let ctx = Ctx {
+            conn: &self.conn,
+            keys: &self.keys,
+            rng: &self.rng,
+        };
+        let mut summary = ImportSummary::default();
+        let mut committed_files = 0u64;
+        let mut batch = Batch::begin(ctx.conn)?;
+        let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
+        for root in roots {
+            for storage_root in check::storage_roots(root) {
+                let facility = storage_root
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .filter(|n| is_facility_code(n))
+                    .unwrap_or(&self.node.facility)
+                    .to_owned();
+                let walker = walkdir::WalkDir::new(&storage_root)
+                    .follow_links(false)
+                    .sort_by_file_name();
+                for entry in walker {
+                    let outcome = match entry {
+                        Err(_) => Outcome::Skipped,
+                        Ok(entry) if entry.file_type().is_dir() => continue,
+                        Ok(entry) if !entry.file_type().is_file() => Outcome::Skipped,
+                        Ok(entry) => {
+                            let read_before = summary.bytes;
+                            let outcome = import_file(
+                                &ctx,
+                                &facility,
+                                &storage_root,
+                                entry.path(),
+                                &mut summary.bytes,
+                            )?;
+                            batch_bytes += summary.bytes - read_before;
+                            outcome
+                        }
+                    };
+                    match outcome {
+                        Outcome::New {
+                            renamed,
+                            item_added,
+                        } => {
+                            summary.new += 1;
+                            summary.renamed += u64::from(renamed);
+                            summary.items_added += u64::from(item_added);
+                        }
+                        Outcome::Unchanged => summary.unchanged += 1,
+                        Outcome::Quarantined { item_added } => {
+                            summary.quarantined += 1;
+                            summary.items_added += u64::from(item_added);
+                        }
+                        Outcome::UnchangedQuarantined => summary.quarantined += 1,
+                        Outcome::Skipped => summary.skipped += 1,
+                    }
+                    if !matches!(outcome, Outcome::Skipped) {
+                        summary.files += 1;
+                        batch_files += 1;
+                    }
+                    summary.seconds = started.elapsed().as_secs_f64();
+                    if let Some(progress) = opts.progress.as_mut()
+                        && progress(&summary).is_break()
+                    {
+                        // Dropping the batch rolls back its files, exactly as a kill would.
+                        return Err(ImportError::Interrupted {
+                            files: committed_files,
+                        });
+                    }
+                    if batch_files >= batch_files_max || batch_bytes >= BATCH_BYTES_MAX {
+                        batch.commit()?;
+                        committed_files = summary.files;
+                        batch = Batch::begin(ctx.conn)?;
+                        (batch_files, batch_bytes) = (0, 0);
+                    }
+                }
+            }
+        }
+        batch.commit()?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+}
+
+/// Imports one regular file. `read` is increased by the bytes read.
+fn import_file(
+    ctx: &Ctx<'_>,
+    facility: &str,
+    storage_root: &Path,
+    path: &Path,
+    read: &mut u64,
+) -> Result<Outcome, ImportError> {
+    let Ok(relative) = path.strip_prefix(storage_root) else {
+        return Ok(Outcome::Skipped);
+    };
+    let rel = relative.as_os_str().as_bytes();
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(Outcome::Skipped);
+    };
+    let path_token = ctx.keys.token(label::PATH, &[facility.as_bytes(), rel]);
+    let stat_token = ctx.keys.token(
+        label::STAT,
+        &[
+            &meta.len().to_be_bytes(),
+            &meta.mtime().to_be_bytes(),
+            &meta.mtime_nsec().to_be_bytes(),
+            &meta.ino().to_be_bytes(),
+            &meta.dev().to_be_bytes(),
+        ],
+    );
+    let existing = ctx
+        .conn
+        .prepare_cached(
+            "SELECT id, item_id, quarantined, stat_token FROM location
+             WHERE facility = ?1 AND path_token = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![facility, &path_token[..]], |r| {
+                Ok(Existing {
+                    id: r.get(0)?,
+                    item_id: r.get(1)?,
+                    quarantined: r.get::<_, i64>(2)? != 0,
+                    stat_token: r.get(3)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(db("looking up a location"))?;
+    if let Some(e) = &existing
+        && e.stat_token.as_deref() == Some(&stat_token[..])
+    {
+        return Ok(e.unchanged());
+    }
+    if meta.len() > FILE_BYTES_MAX {
+        return Ok(Outcome::Skipped);
+    }
+    let Some(bytes) = read_bounded(path) else {
+        return Ok(Outcome::Skipped);
+    };
+    *read += bytes.len() as u64;
+    let hash = crypto::sha256(&bytes);
+    let verdict = judge(rel, &bytes);
+    let (item_id, item_added) = match item::put(ctx.conn, ctx.keys, ctx.rng, &hash, &bytes) {
+        Ok(put) => put,
+        Err(PutError::Seal) => return Err(ImportError::Random),
+        Err(PutError::Db(e)) => return Err(e.into()),
+    };
+    let (quarantined, reason, name) = match verdict {
+        Judged::Keyed(name) => (false, None, name),
+        Judged::Quarantine(reason) => (true, Some(reason), None),
+    };
+    let version_token = name.as_ref().map(|n| version_token(ctx.keys, facility, n));
+    let patient_token = name.as_ref().map(|n| {
+        ctx.keys.token(
+            label::PATIENT,
+            &[facility.as_bytes(), n.patient_id.as_bytes()],
+        )
+    });
+
+    if let Some(e) = existing {
+        if e.item_id == item_id {
+            // Touched (new mtime or inode) but the same bytes: only remember the new stat.
+            ctx.conn
+                .prepare_cached("UPDATE location SET stat_token = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![&stat_token[..], e.id]))
+                .map_err(db("updating a location"))?;
+            return Ok(e.unchanged());
+        }
+        // Standardized storage never rewrites a file; if a source did, keep the old bytes
+        // reachable and point the location at the new ones.
+        ctx.conn
+            .prepare_cached("INSERT OR IGNORE INTO replaced (location_id, item_id) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![e.id, e.item_id]))
+            .map_err(db("recording replaced bytes"))?;
+        ctx.conn
+            .prepare_cached(
+                "UPDATE location SET item_id = ?1, quarantined = ?2, reason = ?3, stat_token = ?4,
+                 version_token = ?5, patient_token = ?6 WHERE id = ?7",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    item_id,
+                    quarantined,
+                    reason,
+                    &stat_token[..],
+                    version_token.as_ref().map(|t| &t[..]),
+                    patient_token.as_ref().map(|t| &t[..]),
+                    e.id
+                ])
+            })
+            .map_err(db("updating a location"))?;
+        return Ok(if quarantined {
+            Outcome::Quarantined { item_added }
+        } else {
+            Outcome::New {
+                renamed: false,
+                item_added,
+            }
+        });
+    }
+
+    let (path_nonce, path_sealed) = crypto::seal(
+        &ctx.keys.record,
+        ctx.rng,
+        &[crypto::aad::PATH, facility.as_bytes(), &path_token],
+        rel,
+    )
+    .map_err(|_| ImportError::Random)?;
+    if let (Some(name), Some(vt)) = (&name, &version_token)
+        && let Some(id) = rename_candidate(ctx, facility, vt, item_id, name)?
+    {
+        ctx.conn
+            .prepare_cached(
+                "UPDATE location SET path_token = ?1, path_nonce = ?2, path_sealed = ?3,
+                 stat_token = ?4 WHERE id = ?5",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &path_token[..],
+                    &path_nonce[..],
+                    path_sealed,
+                    &stat_token[..],
+                    id
+                ])
+            })
+            .map_err(db("recording a condition-flag change"))?;
+        return Ok(Outcome::New {
+            renamed: true,
+            item_added,
+        });
+    }
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO location (facility, path_token, version_token, patient_token, item_id,
+             quarantined, reason, stat_token, path_nonce, path_sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                facility,
+                &path_token[..],
+                version_token.as_ref().map(|t| &t[..]),
+                patient_token.as_ref().map(|t| &t[..]),
+                item_id,
+                quarantined,
+                reason,
+                &stat_token[..],
+                &path_nonce[..],
+                path_sealed
+            ])
+        })
+        .map_err(db("writing a location"))?;
+    Ok(if quarantined {
+        Outcome::Quarantined { item_added }
+    } else {
+        Outcome::New {
+            renamed: false,
+            item_added,
+        }
+    })
+}
+
+struct Existing {
+    id: i64,
+    item_id: i64,
+    quarantined: bool,
+    stat_token: Option<Vec<u8>>,
+}
+
+impl Existing {
+    fn unchanged(&self) -> Outcome {
+        if self.quarantined {
+            Outcome::UnchangedQuarantined
+        } else {
+            Outcome::Unchanged
+        }
+    }
+}
+
+/// The token of a record version: the facility and the first six name fields (everything but
+/// the condition flag, the only part of a name that changes, ssmix2.md §2.3).
+pub fn version_token(keys: &Keys, facility: &str, name: &FileName) -> Token {
+    keys.token(
+        label::VERSION,
+        &[
+            facility.as_bytes(),
+            name.patient_id.as_bytes(),
+            name.date_folder().as_bytes(),
+            name.data_type.as_bytes(),
+            name.order_no.as_bytes(),
+            name.occurred.as_bytes(),
+            name.department.as_deref().unwrap_or("-").as_bytes(),
+        ],
+    )
+}
+
+/// A stored location of the same version and bytes whose flag ranks below the new file's:
+/// the new file is that location renamed.
+fn rename_candidate(
+    ctx: &Ctx<'_>,
+    facility: &str,
+    version_token: &Token,
+    item_id: i64,
+    name: &FileName,
+) -> Result<Option<i64>, ImportError> {
+    let mut stmt = ctx
+        .conn
+        .prepare_cached(
+            "SELECT id, path_token, path_nonce, path_sealed FROM location
+             WHERE version_token = ?1 AND facility = ?2 AND item_id = ?3 AND quarantined = 0",
+        )
+        .map_err(db("looking up a record version"))?;
+    let rows = stmt
+        .query_map(params![&version_token[..], facility, item_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .map_err(db("looking up a record version"))?;
+    for row in rows {
+        let (id, token, nonce, sealed) = row.map_err(db("looking up a record version"))?;
+        let Ok(rel) = crypto::open(
+            &ctx.keys.record,
+            &nonce,
+            &[crypto::aad::PATH, facility.as_bytes(), &token],
+            &sealed,
+        ) else {
+            // A damaged path is verify's business; it is simply not a rename candidate.
+            continue;
+        };
+        let old = rel
+            .rsplit(|&b| b == b'/')
+            .next()
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| FileName::parse(n).ok());
+        if let Some((old, _)) = old
+            && old.flag.history_rank() < name.flag.history_rank()
+        {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+enum Judged {
+    /// Stored as a record; `None` for files that are not standardized messages but no error
+    /// either (extended-storage content), which are kept and exported without name tokens.
+    Keyed(Option<FileName>),
+    Quarantine(String),
+}
+
+/// Runs the validator; an `error` verdict quarantines the file with its error codes.
+fn judge(rel: &[u8], bytes: &[u8]) -> Judged {
+    let components: Option<Vec<&str>> = rel
+        .split(|&b| b == b'/')
+        .map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    let Some(components) = components else {
+        return Judged::Quarantine("path.not_utf8".to_owned());
+    };
+    // The display path is only echoed into the report, which is dropped here.
+    let report = check::check_file("", &components, bytes);
+    if report.verdict == Verdict::Error {
+        let mut codes: Vec<&str> = Vec::new();
+        for f in report.findings.iter().filter(|f| f.level == Level::Error) {
+            if !codes.contains(&f.code) && codes.len() < REASON_CODES_MAX {
+                codes.push(f.code);
+            }
+        }
+        return Judged::Quarantine(codes.join(","));
+    }
+    let name = if report.kind == check::EntryKind::Standard {
+        components
+            .last()
+            .and_then(|n| FileName::parse(n).ok())
+            .map(|(n, _)| n)
+    } else {
+        None
+    };
+    Judged::Keyed(name)
+}
+
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    let file = fs::File::open(path).map_err(io("reading a file")).ok()?;
+    let mut bytes = Vec::new();
+    // `take` bounds the read even if the file grew after its size was checked.
+    file.take(FILE_BYTES_MAX + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > FILE_BYTES_MAX {
+        return None;
+    }
+    Some(bytes)
+}

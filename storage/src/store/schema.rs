@@ -1,0 +1,219 @@
+//! The database schema and its migrations, keyed by SQLite's `user_version`.
+//!
+//! Opening a database sets the pragmas, then runs [`init`] (fresh file) or
+//! [`upgrade_from`]`(v)` (older file) inside one transaction, so a crash mid-migration leaves
+//! the old schema intact. A file newer than this build is refused, never downgraded.
+//!
+//! Field-by-field meaning is in ARCHITECTURE.md ("Node store"). What is stored in clear, and why
+//! that is acceptable, is listed there too; everything else is sealed or tokenised.
+
+use rusqlite::{Connection, Transaction};
+
+use super::error::{DbError, OpenError, db};
+
+/// The schema version this build writes.
+pub const VERSION: i64 = 1;
+
+/// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
+/// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
+/// the file consistent but could lose the last commits). `foreign_keys` is per connection.
+/// The page cache is bounded (8 MiB) because nodes are small; temp data stays in memory so no
+/// temp file is ever written beside the database.
+pub const PRAGMAS: &[(&str, &str)] = &[
+    ("journal_mode", "WAL"),
+    ("synchronous", "FULL"),
+    ("foreign_keys", "ON"),
+    ("cache_size", "-8192"),
+    ("temp_store", "MEMORY"),
+    ("busy_timeout", "5000"),
+];
+
+const V1: &str = "
+-- The node this data directory belongs to. One row.
+CREATE TABLE node (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    facility        TEXT    NOT NULL,
+    role            TEXT    NOT NULL,
+    name            TEXT,
+    identity_public BLOB    NOT NULL,
+    created_unix    INTEGER NOT NULL
+);
+
+-- Immutable items addressed by the SHA-256 of their raw bytes. The body is the (possibly
+-- zstd-compressed) bytes sealed with AES-256-GCM; the associated data binds hash, size and codec.
+CREATE TABLE item (
+    id      INTEGER PRIMARY KEY,
+    hash    BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
+    size    INTEGER NOT NULL CHECK (size >= 0),
+    codec   INTEGER NOT NULL,
+    nonce   BLOB    NOT NULL,
+    body    BLOB    NOT NULL,
+    damaged INTEGER NOT NULL DEFAULT 0
+);
+
+-- Where an item sits in a standardized storage: one row per (facility, relative path). The path
+-- itself is sealed; lookups go through keyed tokens.
+CREATE TABLE location (
+    id            INTEGER PRIMARY KEY,
+    facility      TEXT    NOT NULL,
+    path_token    BLOB    NOT NULL,
+    version_token BLOB,
+    patient_token BLOB,
+    item_id       INTEGER NOT NULL REFERENCES item (id),
+    quarantined   INTEGER NOT NULL,
+    reason        TEXT,
+    stat_token    BLOB,
+    path_nonce    BLOB    NOT NULL,
+    path_sealed   BLOB    NOT NULL,
+    damaged       INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (facility, path_token)
+);
+CREATE INDEX location_version ON location (version_token);
+CREATE INDEX location_patient ON location (patient_token);
+CREATE INDEX location_item ON location (item_id);
+
+-- Items a location held before its file's bytes changed in place. Standardized storage never
+-- rewrites a file, but if a source does, the earlier bytes stay reachable instead of orphaned.
+CREATE TABLE replaced (
+    location_id INTEGER NOT NULL REFERENCES location (id),
+    item_id     INTEGER NOT NULL REFERENCES item (id),
+    PRIMARY KEY (location_id, item_id)
+) WITHOUT ROWID;
+";
+
+/// Sets the pragmas and brings the schema to [`VERSION`].
+pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
+    for (name, value) in PRAGMAS {
+        // `journal_mode` answers with a row; the others answer with nothing.
+        conn.pragma_update_and_check(None, name, value, |_| Ok(()))
+            .or_else(|err| match err {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                other => Err(other),
+            })
+            .map_err(db("setting pragmas"))?;
+    }
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db("reading the schema version"))?;
+    if found > VERSION {
+        return Err(OpenError::TooNew {
+            found,
+            supported: VERSION,
+        });
+    }
+    if found == VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db("starting the migration"))?;
+    if found == 0 {
+        init(&tx)?;
+    } else {
+        upgrade_from(&tx, found)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)
+        .map_err(db("writing the schema version"))?;
+    tx.commit().map_err(db("committing the migration"))?;
+    Ok(())
+}
+
+/// Creates the current schema in an empty database.
+pub fn init(tx: &Transaction<'_>) -> Result<(), DbError> {
+    tx.execute_batch(V1).map_err(db("creating the schema"))
+}
+
+/// Upgrades a database at version `from` (1 ≤ from < [`VERSION`]) step by step. Each step is
+/// one arm; the whole run shares the caller's transaction.
+pub fn upgrade_from(tx: &Transaction<'_>, from: i64) -> Result<(), DbError> {
+    // Version 1 is the first; later versions add an arm `1 => …` and fall through in order.
+    let _ = (tx, from);
+    Ok(())
+}
+
+/// The schema as SQLite reports it, for comparing a migrated database with a fresh one.
+#[cfg(test)]
+pub fn dump(conn: &Connection) -> Result<Vec<String>, DbError> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        .map_err(db("reading the schema"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {}: {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?
+            ))
+        })
+        .map_err(db("reading the schema"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading the schema"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_the_current_version_and_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        prepare(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        // Preparing again is a no-op: same schema, no error.
+        let before = dump(&conn).unwrap();
+        prepare(&mut conn).unwrap();
+        assert_eq!(dump(&conn).unwrap(), before);
+        assert!(before.iter().any(|s| s.starts_with("table item:")));
+    }
+
+    #[test]
+    fn newer_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        let err = prepare(&mut conn).unwrap_err();
+        assert!(matches!(err, OpenError::TooNew { found, .. } if found == VERSION + 1));
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn failed_migration_leaves_the_old_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        // A table named like one the schema creates makes `init` fail halfway through.
+        conn.execute_batch("CREATE TABLE location (x)").unwrap();
+        assert!(prepare(&mut conn).is_err());
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 0);
+        let node: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('node', 'item')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            node, 0,
+            "the transaction rolled back the tables created before the failure"
+        );
+    }
+}

@@ -1,0 +1,504 @@
+//! The node store end to end: init, import, export, verify on the NHO conformance files and on
+//! hand-made bad trees. Trees are copied into temporary directories at run time; the fixtures
+//! themselves are never copied into the repository.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use kizuna_storage::ssmix2::jis;
+use kizuna_storage::store::{
+    ImportError, ImportOptions, InitError, InitOptions, KDF_ITERATIONS_MIN, OpenError, Role, Store,
+};
+
+const PASS: &[u8] = b"correct horse battery staple";
+const FACILITY: &str = "1234567890";
+
+fn conformance() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/ssmix2-nho/sampleData");
+    if root.is_dir() {
+        Some(root)
+    } else {
+        eprintln!("skipping: ../shared/conformance not found (it sits beside the checkout in CI)");
+        None
+    }
+}
+
+fn options() -> InitOptions {
+    InitOptions {
+        name: Some("test node".to_owned()),
+        // The CLI always uses 600,000; tests need speed in debug builds.
+        kdf_iterations: KDF_ITERATIONS_MIN,
+        ..InitOptions::new(FACILITY, Role::Shelter)
+    }
+}
+
+fn new_store(dir: &Path) -> Store {
+    Store::init(dir, &options(), PASS).unwrap();
+    Store::open(dir, PASS).unwrap()
+}
+
+/// Every regular file below `root`, by relative path.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(root).unwrap().to_owned();
+            out.insert(rel, fs::read(entry.path()).unwrap());
+        }
+    }
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in tree(from) {
+        let target = to.join(rel);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(target, bytes).unwrap();
+    }
+}
+
+fn import(store: &mut Store, roots: &[&Path]) -> kizuna_storage::store::ImportSummary {
+    let roots: Vec<PathBuf> = roots.iter().map(|p| p.to_path_buf()).collect();
+    store.import(&roots, ImportOptions::default()).unwrap()
+}
+
+fn locations(store: &Store) -> Vec<kizuna_storage::store::LocationView> {
+    let mut out = Vec::new();
+    store.visit_locations(|l| out.push(l)).unwrap();
+    out
+}
+
+const MISPLACED: &str = "000/000/0000001/20000401/ADT-31/9999013_20110630_OMP-11_123456789012345_20110701113813225_01_1";
+const ADT00: &str =
+    "999/901/9999013/-/ADT-00/9999013_-_ADT-00_999999999999999_20111220224447339_-_1";
+
+#[test]
+fn conformance_files_import_export_and_reimport() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+
+    let first = import(&mut store, &[&sample]);
+    assert_eq!(
+        (
+            first.files,
+            first.new,
+            first.unchanged,
+            first.quarantined,
+            first.skipped
+        ),
+        (22, 21, 0, 1, 0)
+    );
+    assert_eq!(first.items_added, 22);
+    assert_eq!(
+        first.bytes,
+        tree(&sample).values().map(|b| b.len() as u64).sum::<u64>()
+    );
+
+    let locs = locations(&store);
+    assert_eq!(locs.len(), 22);
+    let quarantined: Vec<_> = locs.iter().filter(|l| l.quarantined).collect();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].relative_path, MISPLACED.as_bytes());
+    let reason = quarantined[0].reason.as_deref().unwrap();
+    assert!(reason.contains("path.patient_mismatch"), "{reason}");
+    assert!(reason.contains("jis.eight_bit"), "{reason}");
+    assert!(locs.iter().all(|l| l.facility == FACILITY));
+
+    let out = tmp.path().join("out");
+    let exported = store.export(&out, Some(FACILITY)).unwrap();
+    assert_eq!(
+        (exported.files, exported.quarantined, exported.failed),
+        (22, 1, 0)
+    );
+    assert_eq!(
+        tree(&out),
+        tree(&sample),
+        "export is byte-identical at the same paths"
+    );
+
+    let again = import(&mut store, &[&sample]);
+    assert_eq!(
+        (
+            again.files,
+            again.new,
+            again.unchanged,
+            again.quarantined,
+            again.items_added,
+            again.bytes
+        ),
+        (22, 0, 21, 1, 0, 0),
+        "a re-import reads nothing"
+    );
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!((report.items, report.locations), (22, 22));
+}
+
+#[test]
+fn region_directories_export_per_facility_and_share_items() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let region = tmp.path().join("region");
+    copy_tree(&sample, &region.join("1111111111"));
+    copy_tree(&sample, &region.join("2222222222"));
+    let mut store = new_store(&tmp.path().join("data"));
+    let s = import(&mut store, &[&region]);
+    assert_eq!(
+        (s.files, s.new, s.quarantined, s.items_added),
+        (44, 42, 2, 22)
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.items, stats.locations, stats.facilities),
+        (22, 44, 2)
+    );
+    let out = tmp.path().join("out");
+    store.export(&out, None).unwrap();
+    assert_eq!(tree(&out), tree(&region));
+    // A single facility exports as a bare storage root.
+    let one = tmp.path().join("one");
+    let e = store.export(&one, Some("2222222222")).unwrap();
+    assert_eq!(e.files, 22);
+    assert_eq!(tree(&one), tree(&sample));
+}
+
+#[test]
+fn touched_and_renamed_files_add_no_bytes() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy_tree(&sample, &src);
+    let mut store = new_store(&tmp.path().join("data"));
+    import(&mut store, &[&src]);
+
+    // Same bytes rewritten (new mtime and inode): read again, nothing new.
+    let adt = src.join(ADT00);
+    let bytes = fs::read(&adt).unwrap();
+    fs::remove_file(&adt).unwrap();
+    fs::write(&adt, &bytes).unwrap();
+    let s = import(&mut store, &[&src]);
+    assert_eq!((s.new, s.unchanged, s.items_added), (0, 21, 0));
+    assert_eq!(s.bytes, bytes.len() as u64);
+
+    // An update renames the current version `_1` to `_2`.
+    let superseded = src.join(ADT00.replace("_-_1", "_-_2"));
+    fs::rename(&adt, &superseded).unwrap();
+    let s = import(&mut store, &[&src]);
+    assert_eq!(
+        (s.new, s.renamed, s.items_added, s.unchanged),
+        (1, 1, 0, 20)
+    );
+    assert_eq!(store.stats().unwrap().locations, 22, "the location moved");
+    let out = tmp.path().join("out");
+    store.export(&out, Some(FACILITY)).unwrap();
+    assert_eq!(tree(&out), tree(&src));
+    assert!(store.verify().unwrap().is_clean());
+}
+
+#[test]
+fn interrupted_import_resumes_without_duplicates() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = new_store(&tmp.path().join("data"));
+    let mut seen = 0u64;
+    let mut stop_after_12 = |p: &kizuna_storage::store::ImportProgress| {
+        seen = p.files;
+        if p.files == 12 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let err = store
+        .import(
+            std::slice::from_ref(&sample),
+            ImportOptions {
+                batch_files_max: 5,
+                progress: Some(&mut stop_after_12),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(seen, 12);
+    // Two batches of five were committed; the open batch of two was rolled back.
+    assert!(
+        matches!(err, ImportError::Interrupted { files: 10 }),
+        "{err}"
+    );
+    assert_eq!(store.stats().unwrap().locations, 10);
+    drop(store);
+
+    let mut store = Store::open(&tmp.path().join("data"), PASS).unwrap();
+    let s = import(&mut store, &[&sample]);
+    assert_eq!(s.files, 22);
+    assert_eq!(s.unchanged + s.new + s.quarantined, 22);
+    // The misplaced fixture sorts first, so it was committed; it counts as quarantined again.
+    assert_eq!(
+        (s.new, s.unchanged, s.quarantined),
+        (12, 9, 1),
+        "only the uncommitted files are read again"
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.items, stats.locations, stats.quarantined),
+        (22, 22, 1)
+    );
+    let out = tmp.path().join("out");
+    store.export(&out, Some(FACILITY)).unwrap();
+    assert_eq!(tree(&out), tree(&sample));
+}
+
+#[test]
+fn each_class_of_bad_file_is_quarantined_and_exported() {
+    let Some(sample) = conformance() else { return };
+    let good = fs::read(sample.join(ADT00)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let name = "0000002_-_ADT-00_999999999999999_20111220224447339_-_1";
+    let put = |rel: &str, bytes: &[u8]| {
+        let p = src.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    };
+    let cases: &[(&str, &[u8], &str)] = &[
+        (&format!("000/000/0000002/-/ADT-00/{name}"), &good, ""),
+        (
+            &format!(
+                "000/000/0000003/-/ADT-01/{}",
+                name.replace('2', "3").replace("ADT-00", "ADT-01")
+            ),
+            b"\xfb\xfc\x80",
+            "jis.eight_bit",
+        ),
+        (
+            "000/000/0000004/-/ADT-00/not_a_valid_name",
+            &good,
+            "name.grammar",
+        ),
+        (
+            &format!("000/000/0000005/-/ADT-00/{name}"),
+            &good,
+            "path.patient_mismatch",
+        ),
+        (
+            &format!(
+                "000/000/0000006/-/ADT-00/{}",
+                name.replace("0000002", "0000006")
+            ),
+            b"PID|1||0000006\r",
+            "hl7.no_msh",
+        ),
+        (
+            &format!(
+                "000/000/0000007/-/ADT-00/{}",
+                name.replace("0000002", "0000007")
+            ),
+            b"",
+            "hl7.empty",
+        ),
+    ];
+    for (rel, bytes, _) in cases {
+        put(rel, bytes);
+    }
+    let mut store = new_store(&tmp.path().join("data"));
+    let s = import(&mut store, &[&src]);
+    assert_eq!((s.files, s.new, s.quarantined), (6, 1, 5));
+    let locs = locations(&store);
+    for (rel, _, code) in cases {
+        let loc = locs
+            .iter()
+            .find(|l| l.relative_path == rel.as_bytes())
+            .unwrap();
+        if code.is_empty() {
+            assert!(!loc.quarantined, "{rel}");
+        } else {
+            assert!(loc.quarantined, "{rel}");
+            let reason = loc.reason.as_deref().unwrap();
+            assert!(reason.split(',').any(|c| c == *code), "{rel}: {reason}");
+        }
+    }
+    let out = tmp.path().join("out");
+    let e = store.export(&out, Some(FACILITY)).unwrap();
+    assert_eq!((e.files, e.quarantined), (6, 5));
+    assert_eq!(tree(&out), tree(&src));
+}
+
+fn dir_snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let snap = tree(dir);
+    assert!(!snap.is_empty());
+    snap
+}
+
+#[test]
+fn wrong_passphrase_is_refused_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    drop(new_store(&data));
+    let before = dir_snapshot(&data);
+    let err = Store::open(&data, b"wrong passphrase").unwrap_err();
+    assert!(matches!(err, OpenError::WrongPassphrase), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the passphrase does not unlock this data directory"
+    );
+    assert_eq!(
+        dir_snapshot(&data),
+        before,
+        "no file created, changed or removed"
+    );
+
+    // Init refuses to run over it, and leaves it as it was.
+    let err = Store::init(&data, &options(), PASS).unwrap_err();
+    assert!(matches!(err, InitError::AlreadyExists), "{err}");
+    assert_eq!(dir_snapshot(&data), before);
+    // Not a data directory, weak passphrase, bad facility.
+    assert!(matches!(
+        Store::open(tmp.path(), PASS),
+        Err(OpenError::NotADataDir)
+    ));
+    let fresh = tmp.path().join("fresh");
+    assert!(matches!(
+        Store::init(&fresh, &options(), b"short"),
+        Err(InitError::WeakPassphrase)
+    ));
+    let bad = InitOptions {
+        facility: "12345".into(),
+        ..options()
+    };
+    assert!(matches!(
+        Store::init(&fresh, &bad, PASS),
+        Err(InitError::Facility)
+    ));
+    assert!(!fresh.exists());
+    // An existing empty directory is fine.
+    fs::create_dir(&fresh).unwrap();
+    let node = Store::init(&fresh, &options(), PASS).unwrap();
+    assert_eq!(node.identity_public.len(), 32);
+    assert_eq!(Store::open(&fresh, PASS).unwrap().node(), &node);
+    let leftovers: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "no temporary directory left: {leftovers:?}"
+    );
+}
+
+#[test]
+fn tampered_item_is_detected_marked_and_kept() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+    import(&mut store, &[&sample]);
+    drop(store);
+
+    let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    let (id, mut body): (i64, Vec<u8>) = db
+        .query_row(
+            "SELECT id, body FROM item ORDER BY id LIMIT 1 OFFSET 3",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let middle = body.len() / 2;
+    body[middle] ^= 0x01;
+    db.execute(
+        "UPDATE item SET body = ?1 WHERE id = ?2",
+        rusqlite::params![body, id],
+    )
+    .unwrap();
+    drop(db);
+
+    let mut store = Store::open(&data, PASS).unwrap();
+    let report = store.verify().unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].code, "item.tag");
+    assert_eq!(report.items, 22, "nothing deleted");
+    let e = store
+        .export(&tmp.path().join("out"), Some(FACILITY))
+        .unwrap();
+    assert_eq!((e.files, e.failed), (21, 1));
+    drop(store);
+    let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    let damaged: i64 = db
+        .query_row("SELECT damaged FROM item WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(damaged, 1);
+}
+
+#[test]
+fn no_plaintext_patient_data_in_the_data_directory() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+    import(&mut store, &[&sample]);
+    // The bytes must be in the store for the search to mean anything.
+    let adt = fs::read(sample.join(ADT00)).unwrap();
+    let hash: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, &adt)
+        .as_ref()
+        .try_into()
+        .unwrap();
+    assert_eq!(store.item(&hash).unwrap().as_deref(), Some(&adt[..]));
+
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for text in [
+        "患者^太郎",
+        "カンジャ^タロウ",
+        "患者",
+        "太郎",
+        "カンジャ",
+        "静岡県静岡市",
+    ] {
+        needles.push((format!("{text} (UTF-8)"), text.as_bytes().to_vec()));
+        // The double-byte run without its escapes: how the text sits inside a longer run.
+        let jis = jis::encode(text).unwrap();
+        let inner = jis[3..jis.len() - 3].to_vec();
+        if !text.contains('^') {
+            assert!(
+                adt.windows(inner.len()).any(|w| w == inner),
+                "{text}: JIS bytes are in the fixture"
+            );
+        }
+        needles.push((format!("{text} (ISO-2022-JP)"), jis));
+        needles.push((format!("{text} (JIS X 0208 run)"), inner));
+    }
+    needles.push(("PID|".into(), b"PID|".to_vec()));
+    needles.push(("MSH|".into(), b"MSH|".to_vec()));
+    needles.push(("patient ID".into(), b"9999013".to_vec()));
+    needles.push(("patient ID (other)".into(), b"0000001".to_vec()));
+    needles.push(("birth date".into(), b"19480405".to_vec()));
+
+    let check = |when: &str| {
+        let files = tree(&data);
+        let names: Vec<_> = files.keys().map(|p| p.display().to_string()).collect();
+        assert!(
+            names.iter().any(|n| n.ends_with("store.sqlite3")),
+            "{names:?}"
+        );
+        if when == "open" {
+            assert!(names.iter().any(|n| n.ends_with("-wal")), "{names:?}");
+            assert!(names.iter().any(|n| n.ends_with("-shm")), "{names:?}");
+        }
+        for (file, bytes) in &files {
+            for (what, needle) in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == &needle[..]),
+                    "{what} found in {} ({when})",
+                    file.display()
+                );
+            }
+        }
+    };
+    check("open");
+    drop(store);
+    check("closed");
+}
