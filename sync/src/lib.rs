@@ -12,6 +12,7 @@
 //! - [`session`]: the sans-IO [`Session`] state machine and its polling order.
 
 pub mod item;
+pub mod riblt;
 pub mod session;
 pub mod store;
 pub mod wire;
