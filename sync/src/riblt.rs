@@ -344,11 +344,17 @@ impl Decoder {
         self.recovered.len()
     }
 
-    /// Estimates the total difference from the received cells: the recovered items plus a
-    /// maximum-likelihood estimate of those left, from which cells are still non-empty (cell i
-    /// misses each of r items with probability 1 − 1/(1 + i/2)). `None` when every received cell
-    /// past the first is non-empty, so the data only says "more than the cells can tell".
-    pub fn estimate(&self) -> Option<f64> {
+    /// Estimates the total difference from the received cells: the recovered items plus an
+    /// estimate of those left.
+    ///
+    /// Each remaining item lands in cell i with probability p_i = 1 / (1 + i/2). When some cells
+    /// are empty, the maximum-likelihood fit of how many items would leave exactly those cells
+    /// empty is accurate ([`Estimate::Empties`]). When every cell is occupied, the signed counts
+    /// still tell: a count sums ±1 per item in the cell, so E[c_i²] = r·p_i + (δ·p_i)² with δ the
+    /// net count of cell 0; that moment estimate has ~25 % error at 64 cells
+    /// ([`Estimate::Counts`]), and underestimates once counts wrap past ±127 (r ≳ 2,000).
+    pub fn estimate(&self) -> Estimate {
+        let recovered = self.recovered.len() as f64;
         let cells = &self.cells[..self.received];
         let mut empty_log = 0.0f64;
         let mut nonempty = Vec::new();
@@ -361,10 +367,20 @@ impl Decoder {
             }
         }
         if nonempty.is_empty() {
-            return Some(self.recovered.len() as f64);
+            return Estimate::Empties(recovered);
         }
         if empty_log == 0.0 {
-            return None;
+            let net = cells.first().map_or(0.0, |c| f64::from(c.count as i8));
+            let (mut squares, mut weight) = (0.0f64, 0.0f64);
+            for (i, cell) in cells.iter().enumerate().skip(1) {
+                let p = 1.0 / (1.0 + i as f64 / 2.0);
+                let count = f64::from(cell.count as i8);
+                squares += count * count - (net * p) * (net * p);
+                weight += p;
+            }
+            return Estimate::Counts(
+                recovered + (squares / weight.max(f64::MIN_POSITIVE)).max(1.0),
+            );
         }
         // d/dr of the log-likelihood is decreasing in r; bisect its root in log space.
         let slope = |r: f64| {
@@ -386,8 +402,17 @@ impl Decoder {
                 hi = mid;
             }
         }
-        Some(self.recovered.len() as f64 + lo)
+        Estimate::Empties(recovered + lo)
     }
+}
+
+/// An estimate of the whole difference, and how it was made (see [`Decoder::estimate`]).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Estimate {
+    /// From which cells are empty: within ~10 % once a few cells are empty.
+    Empties(f64),
+    /// From the spread of cell counts, when no cell is empty: within ~25 % below ~2,000.
+    Counts(f64),
 }
 
 #[cfg(test)]
@@ -488,9 +513,32 @@ mod tests {
             decoder.extend_local(decoder.local_cells(n));
             // Feed without peeling so the estimate must come from empty cells alone.
             decoder.receive(&encode(&remote, 0, n));
-            let estimate = decoder.estimate().unwrap_or(f64::INFINITY);
+            let Estimate::Empties(estimate) = decoder.estimate() else {
+                panic!("d={d}: some of 1,024 cells are empty");
+            };
             assert!(
                 (estimate - d as f64).abs() < 0.35 * d as f64,
+                "d={d} estimate {estimate}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_estimate_when_every_cell_is_occupied() {
+        for (d, seed) in [(300usize, 1u64), (1000, 2)] {
+            // Half the difference on each side, so the net count is near zero.
+            let remote = prefixes(seed, d / 2);
+            let local = prefixes(seed + 100, d / 2);
+            let mut decoder = Decoder::new(1 << 20);
+            let mut cells = decoder.local_cells(64);
+            local.iter().for_each(|&p| cells.add(p));
+            decoder.extend_local(cells);
+            decoder.receive(&encode(&remote, 0, 64));
+            let Estimate::Counts(estimate) = decoder.estimate() else {
+                panic!("d={d}: 64 cells are all occupied");
+            };
+            assert!(
+                (estimate - d as f64).abs() < 0.6 * d as f64,
                 "d={d} estimate {estimate}"
             );
         }

@@ -1224,17 +1224,291 @@ fn allocate<S: ItemSet + ?Sized>(
 /// The symbol index to ask for next, once everything asked for so far arrived undecoded.
 ///
 /// Aim for 1.6 symbols per estimated difference plus a margin (the paper's overhead is 1.35–1.72,
-/// highest at small d), so that d ≤ 1,000 usually decodes by the third batch (four round trips).
-/// When the cells cannot estimate d (all non-empty), or the estimate is below what already
-/// failed, grow geometrically: ×4 keeps d ≤ 1,000 within the round-trip budget, ×1.5 bounds the
-/// overshoot for large d, where each request streams many frames anyway.
+/// highest at small d) when empty cells give a sharp estimate, and 2 per difference when only the
+/// counts do (±25 % at 64 cells): d ≤ 1,000 then usually decodes by the third batch (four round
+/// trips) while staying within 2·d·32 + 1 KB. When the estimate is below what already failed,
+/// grow by ×1.5, which bounds the overshoot for large d, where each request streams many frames.
 fn next_target(decoder: &Decoder) -> usize {
     const MARGIN_SYMBOLS: f64 = 32.0;
     let received = decoder.received();
     let wanted = match decoder.estimate() {
-        Some(estimate) => (1.6 * estimate + MARGIN_SYMBOLS) as usize,
-        None => received.saturating_mul(4),
+        riblt::Estimate::Empties(estimate) => (1.6 * estimate + MARGIN_SYMBOLS) as usize,
+        riblt::Estimate::Counts(estimate) => (2.0 * estimate + MARGIN_SYMBOLS) as usize,
     };
     let floor = received + received / 2 + 16;
     wanted.max(floor).min(RIBLT_SYMBOLS_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    //! End-to-end runs of both mechanisms: the riblt phase is forced on small sets with
+    //! `with_riblt_items_min`, so proptests reach every message type, fallbacks included.
+
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::MemItemSet;
+
+    fn id_from(seed: u64) -> ItemId {
+        let mut bytes = [0u8; ID_BYTES];
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed;
+        for chunk in bytes.chunks_exact_mut(8) {
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            x ^= x >> 29;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        ItemId(bytes)
+    }
+
+    fn keys(raw: &[(u64, u64)]) -> Vec<Key> {
+        raw.iter()
+            .map(|&(ts, seed)| Key::new(ts, id_from(seed)))
+            .collect()
+    }
+
+    #[derive(Debug, Default)]
+    struct Run {
+        have: [BTreeSet<ItemId>; 2],
+        need: [BTreeSet<ItemId>; 2],
+        done: [bool; 2],
+        messages: u64,
+        bytes: u64,
+        largest_frame: usize,
+        /// Tags of every frame sent, to check which mechanisms ran.
+        tags: BTreeSet<u8>,
+    }
+
+    /// Drives two sessions over a seeded link that drops `loss_per_10` frames in ten, duplicates
+    /// some and delays all; time jumps to the next deadline when nothing is in flight. `seed`
+    /// appears in every assertion message so a failure can be replayed.
+    fn drive(a: &MemItemSet, b: &MemItemSet, config: Config, seed: u64, loss_per_10: u64) -> Run {
+        let mut rng = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut now = Millis(0);
+        let mut sessions = [
+            Session::initiator(a, config, now),
+            Session::responder(config, now),
+        ];
+        let stores = [a, b];
+        let mut run = Run::default();
+        let mut in_flight: Vec<(u64, usize, Vec<u8>)> = Vec::new();
+        // A side never loses two frames in a row, so the retransmission budget always suffices
+        // and a timeout is a bug rather than bad luck.
+        let mut dropped_last = [false; 2];
+        for _ in 0..100_000 {
+            for side in 0..2 {
+                while let Some(event) = sessions[side].poll_event() {
+                    match event {
+                        Event::Have(ids) => run.have[side].extend(ids),
+                        Event::Need(ids) => run.need[side].extend(ids),
+                        Event::Done => run.done[side] = true,
+                        Event::Failed(reason) => {
+                            panic!("seed {seed}: side {side} failed: {reason:?}")
+                        }
+                    }
+                }
+                while let Some(frame) = sessions[side].poll_transmit() {
+                    run.messages += 1;
+                    run.bytes += frame.len() as u64;
+                    run.largest_frame = run.largest_frame.max(frame.len());
+                    run.tags.insert(frame.get(1).copied().unwrap_or(u8::MAX));
+                    let roll = next() % 10;
+                    let delay = 5 + next() % 50;
+                    let drop = roll < loss_per_10 && !dropped_last[side];
+                    dropped_last[side] = drop;
+                    if !drop {
+                        in_flight.push((now.0 + delay, 1 - side, frame.clone()));
+                    }
+                    if loss_per_10 > 0 && roll == 9 {
+                        in_flight.push((now.0 + delay + 7, 1 - side, frame));
+                    }
+                }
+            }
+            if let Some(i) = (0..in_flight.len()).min_by_key(|&i| in_flight[i].0) {
+                let (at, to, frame) = in_flight.swap_remove(i);
+                now = Millis(now.0.max(at));
+                let result = sessions[to].handle_message(stores[to], &frame, now);
+                assert!(result.is_ok(), "seed {seed}: events drained before input");
+                continue;
+            }
+            let Some(deadline) = sessions.iter().filter_map(Session::poll_timeout).min() else {
+                break;
+            };
+            now = now.max(deadline);
+            sessions.iter_mut().for_each(|s| s.handle_timeout(now));
+        }
+        run
+    }
+
+    /// Checks the reports against the true symmetric difference.
+    fn check(
+        common: &[Key],
+        a_extra: &[Key],
+        b_extra: &[Key],
+        config: Config,
+        seed: u64,
+        loss: u64,
+    ) -> Run {
+        let a = MemItemSet::from_keys(common.iter().chain(a_extra).copied()).expect("item keys");
+        let b = MemItemSet::from_keys(common.iter().chain(b_extra).copied()).expect("item keys");
+        let a_keys: BTreeSet<Key> = a.keys().copied().collect();
+        let b_keys: BTreeSet<Key> = b.keys().copied().collect();
+        let a_only: BTreeSet<ItemId> = a_keys.difference(&b_keys).map(|k| k.id).collect();
+        let b_only: BTreeSet<ItemId> = b_keys.difference(&a_keys).map(|k| k.id).collect();
+        let run = drive(&a, &b, config, seed, loss);
+        assert!(
+            run.done[0] && run.done[1],
+            "seed {seed}: both finish: {run:?}"
+        );
+        assert_eq!(run.have[0], a_only, "seed {seed}: a has");
+        assert_eq!(run.need[0], b_only, "seed {seed}: a needs");
+        assert_eq!(run.have[1], b_only, "seed {seed}: b has");
+        assert_eq!(run.need[1], a_only, "seed {seed}: b needs");
+        assert!(run.largest_frame <= MESSAGE_BYTES_MAX, "seed {seed}");
+        run
+    }
+
+    const TAG_SYMBOLS: u8 = 2;
+    const TAG_RESOLVE: u8 = 4;
+
+    fn arb_keys(max: usize, ts_max: u64) -> impl Strategy<Value = Vec<Key>> {
+        proptest::collection::vec((0..ts_max, any::<u64>()), 0..max).prop_map(|raw| keys(&raw))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Riblt forced on (threshold 0..64 items) over random sets with colliding timestamps,
+        /// lossless and lossy: reports are exactly the symmetric difference either way.
+        #[test]
+        fn riblt_sessions_report_exact_difference(
+            common in arb_keys(1200, 300),
+            a_extra in arb_keys(250, 300),
+            b_extra in arb_keys(250, 300),
+            items_min in 0u64..64,
+            seed in any::<u64>(),
+            loss in prop_oneof![Just(0u64), Just(2)],
+        ) {
+            let config = Config::default().with_riblt_items_min(items_min);
+            check(&common, &a_extra, &b_extra, config, seed, loss);
+        }
+    }
+
+    #[test]
+    fn riblt_runs_and_settles_small_differences_in_few_round_trips() {
+        let common = keys(&(0..20_000).map(|i| (i / 4, i)).collect::<Vec<_>>());
+        for d in [1u64, 10, 100, 600] {
+            let a_extra = keys(&(0..d / 2).map(|i| (i * 7, 1 << 40 | i)).collect::<Vec<_>>());
+            let b_extra = keys(
+                &(0..d - d / 2)
+                    .map(|i| (i * 5, 1 << 41 | i))
+                    .collect::<Vec<_>>(),
+            );
+            let run = check(&common, &a_extra, &b_extra, Config::default(), d, 0);
+            assert!(
+                run.tags.contains(&TAG_SYMBOLS) && run.tags.contains(&TAG_RESOLVE),
+                "d={d}"
+            );
+            assert!(
+                run.messages.div_ceil(2) <= 4,
+                "d={d}: {} messages",
+                run.messages
+            );
+            assert!(run.bytes <= 2 * d * 32 + 1024, "d={d}: {} bytes", run.bytes);
+        }
+    }
+
+    #[test]
+    fn riblt_converges_over_a_lossy_link() {
+        let common = keys(&(0..3000).map(|i| (i, i)).collect::<Vec<_>>());
+        for seed in 0..30u64 {
+            let a_extra = keys(
+                &(0..40)
+                    .map(|i| ((seed * 31 + i * 77) % 3000, 10_000 + i))
+                    .collect::<Vec<_>>(),
+            );
+            let b_extra = keys(
+                &(0..40)
+                    .map(|i| ((seed * 17 + i * 91) % 3000, 20_000 + i))
+                    .collect::<Vec<_>>(),
+            );
+            let config = Config::default().with_riblt_items_min(0);
+            let run = check(&common, &a_extra, &b_extra, config, seed, 2);
+            assert!(run.tags.contains(&TAG_SYMBOLS), "seed {seed}");
+        }
+    }
+
+    /// An id only A holds and one only B holds share their first 8 bytes: their coded symbols
+    /// cancel, the decode misses both, the responder's fingerprint check fails and RBSR must
+    /// still find both.
+    #[test]
+    fn prefix_collision_falls_back_to_rbsr_and_stays_exact() {
+        let common = keys(&(0..5000).map(|i| (i, i)).collect::<Vec<_>>());
+        let mut twin = id_from(1 << 50);
+        let original = twin;
+        twin.0[20] ^= 0xff;
+        let a_extra = [Key::new(77, original)];
+        let b_extra = [Key::new(4000, twin)];
+        let run = check(&common, &a_extra, &b_extra, Config::default(), 1, 0);
+        assert!(
+            run.tags.contains(&TAG_SYMBOLS) && run.tags.contains(&0),
+            "{run:?}"
+        );
+    }
+
+    /// A difference over the symbol cap is refused up front by the counts: pure RBSR.
+    #[test]
+    fn one_sided_bulk_uses_rbsr() {
+        let common = keys(&(0..3000).map(|i| (i, i)).collect::<Vec<_>>());
+        let b_extra = keys(&(0..4000).map(|i| (i, 1 << 30 | i)).collect::<Vec<_>>());
+        let run = check(&common, &[], &b_extra, Config::default(), 3, 0);
+        assert!(!run.tags.contains(&TAG_SYMBOLS), "{run:?}");
+    }
+
+    #[test]
+    fn forged_symbols_and_resolves_fail_cleanly() {
+        let set = MemItemSet::from_keys(keys(&(0..2000).map(|i| (i, i)).collect::<Vec<_>>()))
+            .expect("item keys");
+        let config = Config::default();
+        // A Resolve out of the blue, to a fresh responder.
+        let mut responder = Session::responder(config, Millis(0));
+        let forged = Message::Resolve(Resolve {
+            round: 0,
+            last: true,
+            ids: vec![id_from(1)],
+            prefixes: vec![5],
+        });
+        assert_eq!(
+            responder.handle_message(&set, &forged.encode(), Millis(1)),
+            Ok(())
+        );
+        assert_eq!(
+            responder.poll_event(),
+            Some(Event::Failed(FailReason::Protocol(
+                ProtocolError::UnexpectedMessage
+            )))
+        );
+        // Symbols that do not start at 0, to an initiator.
+        let mut initiator = Session::initiator(&set, config, Millis(0));
+        assert!(initiator.poll_transmit().is_some());
+        let forged = Message::Symbols(Symbols {
+            round: 1,
+            start: 9,
+            symbols: vec![Symbol::default()],
+        });
+        assert_eq!(
+            initiator.handle_message(&set, &forged.encode(), Millis(1)),
+            Ok(())
+        );
+        assert!(matches!(initiator.poll_event(), Some(Event::Failed(_))));
+        assert!(initiator.is_finished());
+    }
 }
