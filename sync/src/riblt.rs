@@ -178,6 +178,25 @@ impl Encoder {
     }
 }
 
+/// Adds (or removes) one item to symbols `[0, symbols.len())` kept up to date by a store.
+pub fn toggle_symbols(symbols: &mut [Symbol], prefix: u64, add: bool) {
+    let checksum = checksum_of(prefix);
+    let mut mapping = Mapping::new(prefix);
+    while let Some(symbol) = usize::try_from(mapping.index())
+        .ok()
+        .and_then(|i| symbols.get_mut(i))
+    {
+        symbol.sum ^= prefix;
+        symbol.checksum ^= checksum;
+        symbol.count = if add {
+            symbol.count.wrapping_add(1)
+        } else {
+            symbol.count.wrapping_sub(1)
+        };
+        mapping.advance();
+    }
+}
+
 /// A recovered item and where its mapping stands, so cells allocated later can be cleaned too.
 #[derive(Clone, Copy, Debug)]
 struct Recovered {
@@ -210,6 +229,20 @@ pub struct LocalCells {
 }
 
 impl LocalCells {
+    /// Where these cells start and how many there are.
+    pub fn span(&self) -> (usize, usize) {
+        (self.start, self.cells.len())
+    }
+
+    /// Subtracts a precomputed local symbol (from a store that maintains them) at `offset`.
+    pub fn add_symbol(&mut self, offset: usize, symbol: &Symbol) {
+        if let Some(cell) = self.cells.get_mut(offset) {
+            cell.sum ^= symbol.sum;
+            cell.checksum ^= symbol.checksum;
+            cell.count = cell.count.wrapping_sub(symbol.count);
+        }
+    }
+
     pub fn add(&mut self, prefix: u64) {
         let checksum = checksum_of(prefix);
         let end = (self.start + self.cells.len()) as u64;

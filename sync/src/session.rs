@@ -683,10 +683,15 @@ impl Session {
         }
         let cache_end = serving.cache_start + serving.cache.len();
         if end > cache_end || serving.sent < serving.cache_start {
-            let mut encoder = Encoder::new(serving.sent as u64, end - serving.sent);
-            scan(store, |id| encoder.add(riblt::prefix_of(id)))?;
+            serving.cache = match store.coded_symbols(serving.sent as u64, end - serving.sent)? {
+                Some(symbols) if symbols.len() == end - serving.sent => symbols,
+                _ => {
+                    let mut encoder = Encoder::new(serving.sent as u64, end - serving.sent);
+                    scan(store, |id| encoder.add(riblt::prefix_of(id)))?;
+                    encoder.finish()
+                }
+            };
             serving.cache_start = serving.sent;
-            serving.cache = encoder.finish();
         }
         let from = serving.sent - serving.cache_start;
         let take = (end - serving.sent).min(SYMBOLS_PER_FRAME);
@@ -1216,7 +1221,14 @@ fn allocate<S: ItemSet + ?Sized>(
         return Ok(());
     }
     let mut local = decoder.local_cells(end);
-    scan(store, |id| local.add(riblt::prefix_of(id)))?;
+    let (start, len) = local.span();
+    match store.coded_symbols(start as u64, len)? {
+        Some(symbols) if symbols.len() == len => symbols
+            .iter()
+            .enumerate()
+            .for_each(|(offset, symbol)| local.add_symbol(offset, symbol)),
+        _ => scan(store, |id| local.add(riblt::prefix_of(id)))?,
+    }
     decoder.extend_local(local);
     Ok(())
 }

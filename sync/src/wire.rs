@@ -820,6 +820,46 @@ mod tests {
     }
 
     #[test]
+    fn malformed_riblt_frames_give_specific_errors() {
+        let check =
+            |bytes: &[u8], expect: WireError| assert_eq!(Message::decode(bytes), Err(expect));
+        // Symbols claiming more than a frame can hold, and claiming 3 but carrying 1.
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0, 0];
+        put_varint(&mut bytes, SYMBOLS_MAX as u64 + 1);
+        check(&bytes, WireError::ListTooLong);
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0, 0, 3];
+        bytes.extend_from_slice(&[0; SYMBOL_BYTES]);
+        check(&bytes, WireError::Truncated);
+        // Start index past u32, and start + count wrapping it.
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0];
+        put_varint(&mut bytes, 1 << 32);
+        bytes.push(0);
+        check(&bytes, WireError::IndexOverflow);
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0];
+        put_varint(&mut bytes, u64::from(u32::MAX));
+        bytes.push(1);
+        bytes.extend_from_slice(&[0; SYMBOL_BYTES]);
+        check(&bytes, WireError::IndexOverflow);
+        check(
+            &[PROTOCOL_VERSION, TAG_MORE_SYMBOLS, 0, 5, 0],
+            WireError::TrailingBytes,
+        );
+        check(
+            &[PROTOCOL_VERSION, TAG_RESOLVE, 0, 2, 0, 0],
+            WireError::BadFlag,
+        );
+        check(
+            &[PROTOCOL_VERSION, TAG_RESOLVED, 0, 1, 1],
+            WireError::Truncated,
+        );
+        // Resolve prefixes claimed but missing.
+        check(
+            &[PROTOCOL_VERSION, TAG_RESOLVE, 0, 1, 0, 2, 1, 2, 3],
+            WireError::Truncated,
+        );
+    }
+
+    #[test]
     fn malformed_frames_give_specific_errors() {
         let check =
             |bytes: &[u8], expect: WireError| assert_eq!(Message::decode(bytes), Err(expect));
