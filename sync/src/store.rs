@@ -5,6 +5,12 @@
 //! its B-tree answers every call in O(log N) and a no-op sync never scans the set.
 
 use crate::item::{Accumulator, ItemId, Key};
+use crate::riblt::{self, Symbol};
+
+/// Leading riblt coded symbols [`MemItemSet`] keeps up to date, so a session's first batches
+/// (d up to ~600) cost no scan of the set. Each insert or remove touches ~2·ln(512) + 1 ≈ 13 of
+/// them; 1,024 symbols are 16 KiB per set.
+pub const MAINTAINED_SYMBOLS: usize = 1024;
 
 /// Keys per chunk after a bulk load. Three quarters of [`CHUNK_KEYS_MAX`] leaves room for inserts
 /// before the first split.
@@ -52,6 +58,15 @@ pub trait ItemSet {
     /// Appends the ids of items with ranks in `[lo, hi)`, at most `limit` of them, in order.
     fn ids(&self, lo: u64, hi: u64, limit: usize, out: &mut Vec<ItemId>) -> Result<(), StoreError>;
 
+    /// Riblt coded symbols `[start, start + len)` of the whole set, if the store maintains them
+    /// (they are sums, so an insert updates a few of them). `None` makes the session compute
+    /// them with a scan of the whole set, O(N); a store that keeps the first few hundred symbols
+    /// makes small differences as cheap to find as with RBSR.
+    fn coded_symbols(&self, start: u64, len: usize) -> Result<Option<Vec<Symbol>>, StoreError> {
+        let _ = (start, len);
+        Ok(None)
+    }
+
     /// Whether the set holds no items.
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
@@ -75,6 +90,8 @@ pub struct MemItemSet {
     /// Fenwick tree (1-based in its logic, 0-based in storage) of chunk totals.
     fenwick: Vec<Accumulator>,
     len: u64,
+    /// The first [`MAINTAINED_SYMBOLS`] coded symbols, once any item was added.
+    symbols: Vec<Symbol>,
 }
 
 #[derive(Clone, Debug)]
@@ -131,10 +148,14 @@ impl MemItemSet {
             .chunks(CHUNK_KEYS_FILL)
             .map(|c| Chunk::from_keys(c.to_vec()))
             .collect();
+        let mut encoder = riblt::Encoder::new(0, MAINTAINED_SYMBOLS);
+        keys.iter()
+            .for_each(|key| encoder.add(riblt::prefix_of(&key.id)));
         let mut set = MemItemSet {
             chunks,
             fenwick: Vec::new(),
             len,
+            symbols: encoder.finish(),
         };
         set.rebuild_fenwick();
         Ok(set)
@@ -145,7 +166,11 @@ impl MemItemSet {
         if !key.is_item_key() {
             return Err(InsertError::ReservedTimestamp);
         }
+        if self.symbols.is_empty() {
+            self.symbols = vec![Symbol::default(); MAINTAINED_SYMBOLS];
+        }
         if self.chunks.is_empty() {
+            riblt::toggle_symbols(&mut self.symbols, riblt::prefix_of(&key.id), true);
             self.chunks.push(Chunk::from_keys(vec![key]));
             self.len = 1;
             self.rebuild_fenwick();
@@ -164,6 +189,7 @@ impl MemItemSet {
         chunk.keys.insert(position, key);
         chunk.rebuild_prefix(position);
         self.len += 1;
+        riblt::toggle_symbols(&mut self.symbols, riblt::prefix_of(&key.id), true);
         if chunk.keys.len() > CHUNK_KEYS_MAX {
             let tail = chunk.keys.split_off(chunk.keys.len() / 2);
             chunk.rebuild_prefix(0);
@@ -189,6 +215,7 @@ impl MemItemSet {
         chunk.keys.remove(position);
         chunk.rebuild_prefix(position);
         self.len -= 1;
+        riblt::toggle_symbols(&mut self.symbols, riblt::prefix_of(&key.id), false);
         if chunk.keys.is_empty() {
             self.chunks.remove(index);
             self.rebuild_fenwick();
@@ -281,6 +308,17 @@ impl MemItemSet {
 impl ItemSet for MemItemSet {
     fn len(&self) -> Result<u64, StoreError> {
         Ok(self.len)
+    }
+
+    fn coded_symbols(&self, start: u64, len: usize) -> Result<Option<Vec<Symbol>>, StoreError> {
+        let start = usize::try_from(start).unwrap_or(usize::MAX);
+        if self.len == 0 {
+            return Ok(Some(vec![Symbol::default(); len]));
+        }
+        Ok(start
+            .checked_add(len)
+            .and_then(|end| self.symbols.get(start..end))
+            .map(<[Symbol]>::to_vec))
     }
 
     fn rank(&self, bound: &Key) -> Result<u64, StoreError> {
@@ -403,6 +441,34 @@ mod tests {
             .map(|(_, k)| k)
             .collect();
         check_against_model(&set, &model);
+    }
+
+    #[test]
+    fn maintained_symbols_match_a_fresh_encoding() {
+        let mut set = MemItemSet::new();
+        let mut model = Vec::new();
+        for i in 0..700u64 {
+            let k = key(i % 50, (i % 251) as u8 ^ (i / 251) as u8);
+            if set.insert(k) == Ok(true) {
+                model.push(k);
+            }
+        }
+        for k in model.clone().iter().step_by(4) {
+            assert!(set.remove(k));
+            model.retain(|m| m != k);
+        }
+        let mut encoder = riblt::Encoder::new(100, 200);
+        model
+            .iter()
+            .for_each(|k| encoder.add(riblt::prefix_of(&k.id)));
+        assert_eq!(set.coded_symbols(100, 200), Ok(Some(encoder.finish())));
+        let bulk = MemItemSet::from_keys(model.iter().copied()).expect("item keys");
+        assert_eq!(bulk.coded_symbols(0, 64), set.coded_symbols(0, 64));
+        assert_eq!(
+            set.coded_symbols(1000, 100),
+            Ok(None),
+            "past the maintained symbols"
+        );
     }
 
     proptest! {

@@ -4,6 +4,11 @@
 //! frame      = version:u8 tag:u8 body                        (at most MESSAGE_BYTES_MAX bytes)
 //! tag 0      = Reconcile: round:varint range*                (ranges run to the end of the frame)
 //! tag 1      = Abort: reason:u8
+//! tag 2      = Symbols: round:varint start:varint n:varint n×symbol      (riblt coded symbols)
+//! tag 3      = MoreSymbols: round:varint end:varint                     (send symbols up to end)
+//! tag 4      = Resolve: round:varint last:u8 n:varint n×32 bytes m:varint m×8 bytes
+//! tag 5      = Resolved: round:varint last:u8 n:varint n×32 bytes
+//! symbol     = prefix_sum:8 bytes checksum:4 bytes count:u8                (little-endian)
 //! range      = bound mode:u8 payload
 //! bound      = ts:varint [prefix_len:u8 prefix]              ts 0 = INFINITY (no prefix follows),
 //!                                                            else 1 + delta from previous bound
@@ -11,6 +16,7 @@
 //! mode 1     = Fingerprint: 16 bytes
 //! mode 2     = IdList: n:varint n×32 bytes
 //! mode 3     = Diff: n:varint n×32 bytes bits:varint ⌈bits/8⌉ bytes (LSB first, unused bits zero)
+//! mode 4     = Summary: 16 bytes count:varint                  (fingerprint plus item count)
 //! varint     = unsigned LEB128, at most 10 bytes
 //! ```
 //!
@@ -20,9 +26,11 @@
 //! non-zero byte; zero padding restores it.
 
 use crate::item::{FINGERPRINT_BYTES, Fingerprint, ID_BYTES, ItemId, Key, TIMESTAMP_MS_RESERVED};
+use crate::riblt::{SYMBOL_BYTES, Symbol};
 
 /// The only version this build speaks. A peer with another version gets an error, not a guess.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version 2 added the riblt messages (tags 2–5) and the Summary mode.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Cap on one encoded message. 64 KiB keeps a frame within one QUIC stream window on small nodes,
 /// is about 3 s over a 20 KB/s BLE link, and bounds what a peer can make us buffer per message.
@@ -41,15 +49,33 @@ pub const BOUND_BYTES_MAX: usize = 10 + 1 + ID_BYTES;
 /// Largest encoding of a Fingerprint range; used to reserve room for a frame's closing range.
 pub const FINGERPRINT_RANGE_BYTES_MAX: usize = BOUND_BYTES_MAX + 1 + FINGERPRINT_BYTES;
 
+/// Cap on coded symbols in one frame, from the frame cap.
+pub const SYMBOLS_MAX: usize = MESSAGE_BYTES_MAX / SYMBOL_BYTES;
+
+/// Cap on id prefixes in one frame, from the frame cap.
+pub const PREFIXES_MAX: usize = MESSAGE_BYTES_MAX / PREFIX_BYTES;
+
+/// Bytes of an id prefix in [`Resolve`].
+pub const PREFIX_BYTES: usize = 8;
+
+/// Largest encoding of a riblt message header: version, tag, a 5-byte varint round, a 5-byte
+/// varint index or flag, and a 3-byte varint count (counts are below 2^21).
+pub const RIBLT_HEADER_BYTES_MAX: usize = 2 + 5 + 5 + 3;
+
 const VARINT_BYTES_MAX: usize = 10;
 
 const TAG_RECONCILE: u8 = 0;
 const TAG_ABORT: u8 = 1;
+const TAG_SYMBOLS: u8 = 2;
+const TAG_MORE_SYMBOLS: u8 = 3;
+const TAG_RESOLVE: u8 = 4;
+const TAG_RESOLVED: u8 = 5;
 
 const MODE_SKIP: u8 = 0;
 const MODE_FINGERPRINT: u8 = 1;
 const MODE_ID_LIST: u8 = 2;
 const MODE_DIFF: u8 = 3;
+const MODE_SUMMARY: u8 = 4;
 
 /// A sync message.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -58,6 +84,50 @@ pub enum Message {
     Reconcile(Reconcile),
     /// The sender gave up on the session; the receiver should stop too.
     Abort(AbortReason),
+    /// Coded symbols of the sender's whole set (rateless IBLT over id prefixes).
+    Symbols(Symbols),
+    /// Asks for coded symbols up to an index.
+    MoreSymbols(MoreSymbols),
+    /// The decoded difference, a page at a time: full ids only the sender has, and prefixes of
+    /// ids only the receiver has.
+    Resolve(Resolve),
+    /// Full ids answering a [`Resolve`]'s prefixes.
+    Resolved(Resolved),
+}
+
+/// Coded symbols `start..start + symbols.len()`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Symbols {
+    pub round: u32,
+    pub start: u32,
+    pub symbols: Vec<Symbol>,
+}
+
+/// "Keep sending coded symbols up to index `end`, exclusive."
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MoreSymbols {
+    pub round: u32,
+    pub end: u32,
+}
+
+/// One page of a decoded difference. `ids`: the sender has them and the receiver lacks them.
+/// `prefixes`: the receiver has ids with these 8-byte prefixes that the sender lacks; it answers
+/// with their full ids. `last` marks the final page, after which the receiver checks the result.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Resolve {
+    pub round: u32,
+    pub last: bool,
+    pub ids: Vec<ItemId>,
+    pub prefixes: Vec<u64>,
+}
+
+/// Full ids for a [`Resolve`] page's prefixes. `last` means the receiver's check passed and the
+/// session is done.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Resolved {
+    pub round: u32,
+    pub last: bool,
+    pub ids: Vec<ItemId>,
 }
 
 /// One round: contiguous ranges covering the key space from [`Key::MIN`] upward.
@@ -89,6 +159,13 @@ pub enum Mode {
     /// lacked, and one bit per listed id, set when the answerer lacks it. Settles the range for
     /// both peers.
     Diff { have: Vec<ItemId>, lacks: Vec<bool> },
+    /// Like [`Mode::Fingerprint`], plus the sender's item count in the range. Sent over the whole
+    /// key space in the first message; it tells the peer the sender can decode coded symbols and
+    /// bounds the difference from below (|count − ours|).
+    Summary {
+        fingerprint: Fingerprint,
+        count: u64,
+    },
 }
 
 /// Why a peer aborted. Deliberately coarse: an abort crosses the network and must not carry data.
@@ -120,6 +197,8 @@ pub enum WireError {
     ListTooLong,
     BitmapPadding,
     TrailingBytes,
+    BadFlag,
+    IndexOverflow,
 }
 
 impl AbortReason {
@@ -158,8 +237,52 @@ impl Message {
                 out.push(TAG_ABORT);
                 out.push(reason.code());
             }
+            Message::Symbols(symbols) => {
+                out.push(TAG_SYMBOLS);
+                put_varint(&mut out, u64::from(symbols.round));
+                put_varint(&mut out, u64::from(symbols.start));
+                put_varint(&mut out, symbols.symbols.len() as u64);
+                for symbol in &symbols.symbols {
+                    out.extend_from_slice(&symbol.sum.to_le_bytes());
+                    out.extend_from_slice(&symbol.checksum.to_le_bytes());
+                    out.push(symbol.count);
+                }
+            }
+            Message::MoreSymbols(more) => {
+                out.push(TAG_MORE_SYMBOLS);
+                put_varint(&mut out, u64::from(more.round));
+                put_varint(&mut out, u64::from(more.end));
+            }
+            Message::Resolve(resolve) => {
+                out.push(TAG_RESOLVE);
+                put_varint(&mut out, u64::from(resolve.round));
+                out.push(u8::from(resolve.last));
+                put_ids(&mut out, &resolve.ids);
+                put_varint(&mut out, resolve.prefixes.len() as u64);
+                for prefix in &resolve.prefixes {
+                    out.extend_from_slice(&prefix.to_le_bytes());
+                }
+            }
+            Message::Resolved(resolved) => {
+                out.push(TAG_RESOLVED);
+                put_varint(&mut out, u64::from(resolved.round));
+                out.push(u8::from(resolved.last));
+                put_ids(&mut out, &resolved.ids);
+            }
         }
         out
+    }
+
+    /// The round number the message carries; aborts carry none.
+    pub fn round(&self) -> Option<u32> {
+        match self {
+            Message::Reconcile(m) => Some(m.round),
+            Message::Abort(_) => None,
+            Message::Symbols(m) => Some(m.round),
+            Message::MoreSymbols(m) => Some(m.round),
+            Message::Resolve(m) => Some(m.round),
+            Message::Resolved(m) => Some(m.round),
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
@@ -173,8 +296,7 @@ impl Message {
         }
         match reader.u8()? {
             TAG_RECONCILE => {
-                let round =
-                    u32::try_from(reader.varint()?).map_err(|_| WireError::RoundOverflow)?;
+                let round = reader.round()?;
                 let mut ranges = Vec::new();
                 let mut prev = Key::MIN;
                 while !reader.rest.is_empty() {
@@ -195,6 +317,71 @@ impl Message {
                     return Err(WireError::TrailingBytes);
                 }
                 Ok(Message::Abort(reason))
+            }
+            TAG_SYMBOLS => {
+                let round = reader.round()?;
+                let start = reader.index()?;
+                let count = reader.count(SYMBOLS_MAX)?;
+                // Check the input holds them all before allocating anything sized by the peer.
+                let bytes = reader.bytes(count * SYMBOL_BYTES)?;
+                let symbols = bytes
+                    .chunks_exact(SYMBOL_BYTES)
+                    .map(|chunk| {
+                        let mut sum = [0u8; 8];
+                        sum.copy_from_slice(&chunk[..8]);
+                        let mut checksum = [0u8; 4];
+                        checksum.copy_from_slice(&chunk[8..12]);
+                        Symbol {
+                            sum: u64::from_le_bytes(sum),
+                            checksum: u32::from_le_bytes(checksum),
+                            count: chunk[12],
+                        }
+                    })
+                    .collect();
+                if start.checked_add(count as u32).is_none() {
+                    return Err(WireError::IndexOverflow);
+                }
+                reader.end()?;
+                Ok(Message::Symbols(Symbols {
+                    round,
+                    start,
+                    symbols,
+                }))
+            }
+            TAG_MORE_SYMBOLS => {
+                let round = reader.round()?;
+                let end = reader.index()?;
+                reader.end()?;
+                Ok(Message::MoreSymbols(MoreSymbols { round, end }))
+            }
+            TAG_RESOLVE => {
+                let round = reader.round()?;
+                let last = reader.flag()?;
+                let ids = reader.ids()?;
+                let count = reader.count(PREFIXES_MAX)?;
+                let bytes = reader.bytes(count * PREFIX_BYTES)?;
+                let prefixes = bytes
+                    .chunks_exact(PREFIX_BYTES)
+                    .map(|chunk| {
+                        let mut prefix = [0u8; PREFIX_BYTES];
+                        prefix.copy_from_slice(chunk);
+                        u64::from_le_bytes(prefix)
+                    })
+                    .collect();
+                reader.end()?;
+                Ok(Message::Resolve(Resolve {
+                    round,
+                    last,
+                    ids,
+                    prefixes,
+                }))
+            }
+            TAG_RESOLVED => {
+                let round = reader.round()?;
+                let last = reader.flag()?;
+                let ids = reader.ids()?;
+                reader.end()?;
+                Ok(Message::Resolved(Resolved { round, last, ids }))
             }
             tag => Err(WireError::UnknownTag(tag)),
         }
@@ -217,6 +404,7 @@ pub fn range_encoded_len(prev_ts: u64, range: &Range) -> usize {
     let payload = match &range.mode {
         Mode::Skip => 0,
         Mode::Fingerprint(_) => FINGERPRINT_BYTES,
+        Mode::Summary { count, .. } => FINGERPRINT_BYTES + varint_len(*count),
         Mode::IdList(ids) => varint_len(ids.len() as u64) + ids.len() * ID_BYTES,
         Mode::Diff { have, lacks } => {
             varint_len(have.len() as u64)
@@ -258,6 +446,11 @@ fn encode_range(out: &mut Vec<u8>, prev_ts: u64, range: &Range) {
         Mode::Fingerprint(fingerprint) => {
             out.push(MODE_FINGERPRINT);
             out.extend_from_slice(&fingerprint.0);
+        }
+        Mode::Summary { fingerprint, count } => {
+            out.push(MODE_SUMMARY);
+            out.extend_from_slice(&fingerprint.0);
+            put_varint(out, *count);
         }
         Mode::IdList(ids) => {
             out.push(MODE_ID_LIST);
@@ -314,6 +507,15 @@ fn decode_range(reader: &mut Reader<'_>, prev: &Key) -> Result<Range, WireError>
             let mut fingerprint = [0u8; FINGERPRINT_BYTES];
             fingerprint.copy_from_slice(reader.bytes(FINGERPRINT_BYTES)?);
             Mode::Fingerprint(Fingerprint(fingerprint))
+        }
+        MODE_SUMMARY => {
+            let mut fingerprint = [0u8; FINGERPRINT_BYTES];
+            fingerprint.copy_from_slice(reader.bytes(FINGERPRINT_BYTES)?);
+            let count = reader.varint()?;
+            Mode::Summary {
+                fingerprint: Fingerprint(fingerprint),
+                count,
+            }
         }
         MODE_ID_LIST => Mode::IdList(reader.ids()?),
         MODE_DIFF => {
@@ -387,6 +589,30 @@ impl<'a> Reader<'a> {
         Err(WireError::VarintOverlong)
     }
 
+    fn round(&mut self) -> Result<u32, WireError> {
+        u32::try_from(self.varint()?).map_err(|_| WireError::RoundOverflow)
+    }
+
+    fn index(&mut self) -> Result<u32, WireError> {
+        u32::try_from(self.varint()?).map_err(|_| WireError::IndexOverflow)
+    }
+
+    fn flag(&mut self) -> Result<bool, WireError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(WireError::BadFlag),
+        }
+    }
+
+    fn end(&self) -> Result<(), WireError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::TrailingBytes)
+        }
+    }
+
     /// A count of at most `max`, returned as usize.
     fn count(&mut self, max: usize) -> Result<usize, WireError> {
         let count = self.varint()?;
@@ -430,6 +656,59 @@ mod tests {
                 proptest::collection::vec(any::<bool>(), 0..70)
             )
                 .prop_map(|(have, lacks)| Mode::Diff { have, lacks }),
+            (any::<[u8; FINGERPRINT_BYTES]>(), any::<u64>()).prop_map(|(f, count)| {
+                Mode::Summary {
+                    fingerprint: Fingerprint(f),
+                    count,
+                }
+            }),
+        ]
+    }
+
+    fn arb_symbol() -> impl Strategy<Value = Symbol> {
+        (any::<u64>(), any::<u32>(), any::<u8>()).prop_map(|(sum, checksum, count)| Symbol {
+            sum,
+            checksum,
+            count,
+        })
+    }
+
+    fn arb_riblt() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (
+                any::<u32>(),
+                0u32..1 << 30,
+                proptest::collection::vec(arb_symbol(), 0..60)
+            )
+                .prop_map(|(round, start, symbols)| Message::Symbols(Symbols {
+                    round,
+                    start,
+                    symbols
+                })),
+            (any::<u32>(), any::<u32>())
+                .prop_map(|(round, end)| Message::MoreSymbols(MoreSymbols { round, end })),
+            (
+                any::<u32>(),
+                any::<bool>(),
+                proptest::collection::vec(arb_id(), 0..30),
+                proptest::collection::vec(any::<u64>(), 0..30)
+            )
+                .prop_map(|(round, last, ids, prefixes)| Message::Resolve(Resolve {
+                    round,
+                    last,
+                    ids,
+                    prefixes
+                })),
+            (
+                any::<u32>(),
+                any::<bool>(),
+                proptest::collection::vec(arb_id(), 0..30)
+            )
+                .prop_map(|(round, last, ids)| Message::Resolved(Resolved {
+                    round,
+                    last,
+                    ids
+                })),
         ]
     }
 
@@ -476,6 +755,7 @@ mod tests {
                 Just(AbortReason::Timeout)
             ]
             .prop_map(Message::Abort),
+            arb_riblt(),
         ]
     }
 
@@ -540,11 +820,51 @@ mod tests {
     }
 
     #[test]
+    fn malformed_riblt_frames_give_specific_errors() {
+        let check =
+            |bytes: &[u8], expect: WireError| assert_eq!(Message::decode(bytes), Err(expect));
+        // Symbols claiming more than a frame can hold, and claiming 3 but carrying 1.
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0, 0];
+        put_varint(&mut bytes, SYMBOLS_MAX as u64 + 1);
+        check(&bytes, WireError::ListTooLong);
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0, 0, 3];
+        bytes.extend_from_slice(&[0; SYMBOL_BYTES]);
+        check(&bytes, WireError::Truncated);
+        // Start index past u32, and start + count wrapping it.
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0];
+        put_varint(&mut bytes, 1 << 32);
+        bytes.push(0);
+        check(&bytes, WireError::IndexOverflow);
+        let mut bytes = vec![PROTOCOL_VERSION, TAG_SYMBOLS, 0];
+        put_varint(&mut bytes, u64::from(u32::MAX));
+        bytes.push(1);
+        bytes.extend_from_slice(&[0; SYMBOL_BYTES]);
+        check(&bytes, WireError::IndexOverflow);
+        check(
+            &[PROTOCOL_VERSION, TAG_MORE_SYMBOLS, 0, 5, 0],
+            WireError::TrailingBytes,
+        );
+        check(
+            &[PROTOCOL_VERSION, TAG_RESOLVE, 0, 2, 0, 0],
+            WireError::BadFlag,
+        );
+        check(
+            &[PROTOCOL_VERSION, TAG_RESOLVED, 0, 1, 1],
+            WireError::Truncated,
+        );
+        // Resolve prefixes claimed but missing.
+        check(
+            &[PROTOCOL_VERSION, TAG_RESOLVE, 0, 1, 0, 2, 1, 2, 3],
+            WireError::Truncated,
+        );
+    }
+
+    #[test]
     fn malformed_frames_give_specific_errors() {
         let check =
             |bytes: &[u8], expect: WireError| assert_eq!(Message::decode(bytes), Err(expect));
         check(&[], WireError::Truncated);
-        check(&[2, TAG_RECONCILE, 0], WireError::UnsupportedVersion(2));
+        check(&[3, TAG_RECONCILE, 0], WireError::UnsupportedVersion(3));
         check(&[PROTOCOL_VERSION, 9], WireError::UnknownTag(9));
         check(
             &[PROTOCOL_VERSION, TAG_ABORT, 0],
