@@ -669,12 +669,14 @@ fn non_empty(s: &str) -> Option<Text> {
 
 /// Components 1–3 of a CWE-like element; `None` when all three are empty.
 fn coded(e: Element<'_>) -> Option<Coded> {
-    triple(e.component(1), e.component(2), e.component(3))
+    let [code, name, system] = e.first_components();
+    triple(code, name, system)
 }
 
 /// Subcomponents 1–3 of a component, for CWE values nested one level down (TQ1-3, RXE-19.2).
 fn coded_subcomponents(e: Element<'_>) -> Option<Coded> {
-    triple(e.subcomponent(1), e.subcomponent(2), e.subcomponent(3))
+    let [code, name, system] = e.first_subcomponents();
+    triple(code, name, system)
 }
 
 fn triple(code: Element<'_>, name: Element<'_>, system: Element<'_>) -> Option<Coded> {

@@ -717,13 +717,17 @@ impl<'m> Element<'m> {
 
     /// Repetition `n` (1-based) of a field.
     pub fn repetition(&self, n: usize) -> Element<'m> {
-        self.repetitions()
-            .nth(n.wrapping_sub(1))
-            .unwrap_or(Element {
+        // Same result as `repetitions().nth(n - 1)`, without the iterator: every component
+        // access on a field goes through here.
+        match self.depth {
+            Depth::Field => self.piece(self.delimiters.repetition, n, Depth::Repetition),
+            _ if n == 1 => *self,
+            _ => Element {
                 raw: "",
                 delimiters: self.delimiters,
                 depth: Depth::Repetition,
-            })
+            },
+        }
     }
 
     /// Component `n` (1-based). On a field this reads the first repetition; on a component or
@@ -736,6 +740,70 @@ impl<'m> Element<'m> {
                 self.piece(None, n, self.depth)
             }
         }
+    }
+
+    /// The first `N` components in one pass (missing ones empty): cheaper than `N` calls to
+    /// [`Element::component`], each of which scans from the start. Same results.
+    pub fn first_components<const N: usize>(&self) -> [Element<'m>; N] {
+        let (raw, sep, depth) = match self.depth {
+            Depth::Field => (
+                self.repetition(1).raw,
+                self.delimiters.component,
+                Depth::Component,
+            ),
+            Depth::Repetition => (self.raw, self.delimiters.component, Depth::Component),
+            Depth::Component | Depth::Subcomponent | Depth::Literal => (self.raw, None, self.depth),
+        };
+        self.first_pieces(raw, sep, depth)
+    }
+
+    /// The first `N` subcomponents in one pass; see [`Element::first_components`].
+    pub fn first_subcomponents<const N: usize>(&self) -> [Element<'m>; N] {
+        let (raw, sep, depth) = match self.depth {
+            Depth::Field | Depth::Repetition => (
+                self.component(1).raw,
+                self.delimiters.subcomponent,
+                Depth::Subcomponent,
+            ),
+            Depth::Component => (self.raw, self.delimiters.subcomponent, Depth::Subcomponent),
+            Depth::Subcomponent | Depth::Literal => (self.raw, None, self.depth),
+        };
+        self.first_pieces(raw, sep, depth)
+    }
+
+    fn first_pieces<const N: usize>(
+        &self,
+        raw: &'m str,
+        sep: Option<u8>,
+        depth: Depth,
+    ) -> [Element<'m>; N] {
+        let empty = Element {
+            raw: "",
+            delimiters: self.delimiters,
+            depth,
+        };
+        let mut out = [empty; N];
+        let Some(sep) = sep else {
+            if let Some(first) = out.first_mut() {
+                first.raw = raw;
+            }
+            return out;
+        };
+        let bytes = raw.as_bytes();
+        let mut start = 0;
+        for slot in out.iter_mut() {
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == sep)
+                .map_or(bytes.len(), |i| start + i);
+            // `sep` is ASCII, so both ends are character boundaries.
+            slot.raw = raw.get(start..end).unwrap_or("");
+            if end == bytes.len() {
+                break;
+            }
+            start = end + 1;
+        }
+        out
     }
 
     /// Subcomponent `n` (1-based). On a field or repetition this reads component 1.
