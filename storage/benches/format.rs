@@ -7,7 +7,7 @@
 //! be quoted (`format: decode+parse+extract … msg/s … MB/s`).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kizuna_storage::ssmix2::{check, extract, hl7, jis};
@@ -19,6 +19,10 @@ const MESSAGES: usize = 20_000;
 fn corpus() -> Vec<(String, Vec<u8>)> {
     synth::sample_messages(1, MESSAGES).expect("generator works")
 }
+
+/// One stage of the pipeline, returning something derived from its output so it is not optimised
+/// away.
+type Stage<'a> = &'a dyn Fn(&[u8]) -> usize;
 
 fn pipeline(bytes: &[u8]) -> usize {
     let decoded = jis::decode(bytes).expect("generated files decode");
@@ -75,7 +79,7 @@ fn summary(files: &[(String, Vec<u8>)]) {
         let components = ["999", "901", "9999013", "-", "ADT-00", "x"];
         check::check_file("bench", &components, b).findings.len()
     };
-    let stages: [(&str, &dyn Fn(&[u8]) -> usize); 3] = [
+    let stages: [(&str, Stage<'_>); 3] = [
         ("decode", &|b| jis::decode(b).map_or(0, |d| d.text.len())),
         ("decode+parse", &|b| {
             jis::decode(b).map_or(0, |d| {
@@ -90,7 +94,7 @@ fn summary(files: &[(String, Vec<u8>)]) {
     );
     for (name, stage) in stages
         .into_iter()
-        .chain([("check_file (+SHA-256)", &check as &dyn Fn(&[u8]) -> usize)])
+        .chain([("check_file (+SHA-256)", &check as Stage<'_>)])
     {
         let (messages, wall, cpu) = measure(files, stage);
         let per_cpu = cpu.map_or_else(
