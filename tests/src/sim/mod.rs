@@ -72,6 +72,8 @@ pub struct Counters {
     pub sessions_started: u64,
     pub sessions_done: u64,
     pub sessions_failed: u64,
+    /// Sessions done on both sides over unchanged sets, whose reports were checked for exactness.
+    pub sessions_checked_exact: u64,
     pub sessions_evicted: u64,
     /// Responders opened a second time by a stale first frame after dropping the session.
     pub sessions_reopened: u64,
@@ -79,6 +81,8 @@ pub struct Counters {
     pub protocol_errors: u64,
     pub recon_frames: u64,
     pub recon_bytes: u64,
+    /// Largest frame: near `wire::MESSAGE_BYTES_MAX` shows frames were filled and cut.
+    pub recon_frame_bytes_max: u64,
     pub stray_frames: u64,
     pub have_ids: u64,
     pub need_ids: u64,
@@ -192,9 +196,11 @@ pub struct Summary {
     pub crashes: u64,
     pub faults: u64,
     pub sessions: u64,
+    pub sessions_checked_exact: u64,
     pub protocol_errors: u64,
     pub reopened: u64,
     pub items: u64,
+    pub frame_bytes_max: u64,
     pub converge_ms_max: u64,
     pub converge_ms_max_seed: u64,
     pub converge_ms_total: u64,
@@ -211,9 +217,13 @@ impl Summary {
         self.crashes += report.counters.crashes;
         self.faults += report.counters.faults;
         self.sessions += report.counters.sessions_started;
+        self.sessions_checked_exact += report.counters.sessions_checked_exact;
         self.protocol_errors += report.counters.protocol_errors;
         self.reopened += report.counters.sessions_reopened;
         self.items += report.items_written as u64;
+        self.frame_bytes_max = self
+            .frame_bytes_max
+            .max(report.counters.recon_frame_bytes_max);
         if report.converge_ms != u64::MAX {
             self.converge_ms_total += report.converge_ms;
             if report.converge_ms > self.converge_ms_max {
@@ -230,8 +240,8 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{} seeds ({} failed), {:.1} simulated hours, {} packets ({} dropped, {} duplicated, \
-             {} bodies corrupted), {} crashes, {} network faults, {} sessions ({} reopened by \
-             stale frames, {} protocol errors, all excused by a restart or reopen), {} items; convergence after heal: mean {} ms, max {} \
+             {} bodies corrupted), {} crashes, {} network faults, {} sessions ({} checked exact, {} reopened by \
+             stale frames, {} protocol errors, all excused by a restart or reopen; largest frame {} bytes), {} items; convergence after heal: mean {} ms, max {} \
              ms (seed {})",
             self.seeds,
             self.failed,
@@ -243,8 +253,10 @@ impl fmt::Display for Summary {
             self.crashes,
             self.faults,
             self.sessions,
+            self.sessions_checked_exact,
             self.reopened,
             self.protocol_errors,
+            self.frame_bytes_max,
             self.items,
             self.converge_ms_total / passed.max(1),
             self.converge_ms_max,

@@ -41,8 +41,17 @@ const FETCH_TIMEOUT_MS: u64 = 20_000;
 /// take and the volatile memory a node holds.
 const PENDING_MAX: usize = 256;
 
+/// Queued events (packets in flight, timers, scheduled faults). Stale session timers stay queued
+/// until they fire, so the queue is bounded by rates times lifetimes rather than by one cap;
+/// crossing this means a runaway (a timer storm, a packet loop) and fails the run.
+const QUEUE_MAX: usize = 100_000;
+
 /// Events processed in one run before it is declared a livelock.
 const EVENTS_MAX: u64 = 2_000_000;
+
+/// Pre-seeded items when a newcomer joins: over 2,048 ids (one 64 KiB frame of ids) at the top,
+/// so the first exchange cannot fit one frame.
+const NEWCOMER_PRESEEDED: std::ops::RangeInclusive<usize> = 1_500..=3_000;
 
 /// Item body sizes, header included.
 const BODY_BYTES: std::ops::RangeInclusive<usize> = 100..=3000;
@@ -86,6 +95,9 @@ struct Weather {
     chaos_ms: u64,
     writes: usize,
     preseeded: usize,
+    /// A facility that joins empty while the others share a large pre-seeded replica: an
+    /// initial sync big enough that frames fill up and are cut, which small sets never reach.
+    newcomer: Option<NodeId>,
     faults: Faults,
     /// Mean gap between crashes; 0 disables them.
     crash_gap_ms: u64,
@@ -122,6 +134,21 @@ struct Node {
     flush_interval_ms: u64,
     flush_batch: usize,
     sync_gap_ms: (u64, u64),
+    /// Bumped whenever the live set changes (ingest, crash): a session whose peers' versions did
+    /// not move saw fixed sets, so its reports must be exact.
+    version: u64,
+}
+
+/// Oracle record of one session's reports on both sides, for the exactness check.
+#[derive(Debug)]
+struct Exactness {
+    responder: NodeId,
+    /// Versions of (initiator, responder) when the initiator started.
+    versions: (u64, u64),
+    /// Per side (initiator, responder): ids reported in `Have` and in `Need`, and `Done` seen.
+    have: [BTreeSet<ItemId>; 2],
+    need: [BTreeSet<ItemId>; 2],
+    done: [bool; 2],
 }
 
 pub(super) struct World {
@@ -147,17 +174,29 @@ pub(super) struct World {
     /// the original, so its protocol errors are excused and counted, not failed (see the report).
     opened: BTreeSet<(NodeId, SessionKey)>,
     reopened: BTreeSet<SessionKey>,
+    /// Sessions in progress, by key; removed when both sides are done or one fails. Bounded by
+    /// the sessions of one run.
+    exact: BTreeMap<SessionKey, Exactness>,
 }
 
 impl World {
     pub(super) fn new(seed: u64, config: SimConfig) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let node_count = config.facilities + 1;
+        // One seed in ten: a new facility node joins a region with a few thousand records.
+        let newcomer = (config.facilities > 0 && rng.random_bool(0.1))
+            .then(|| rng.random_range(1..node_count));
+        let preseeded = if newcomer.is_some() {
+            rng.random_range(NEWCOMER_PRESEEDED)
+        } else {
+            rng.random_range(0..=80)
+        };
         let weather = if config.faults {
             Weather {
                 chaos_ms: rng.random_range(120_000..=600_000),
                 writes: rng.random_range(20..=120),
-                preseeded: rng.random_range(0..=80),
+                preseeded,
+                newcomer,
                 faults: Faults {
                     loss: rng.random_range(0.0..0.3),
                     duplicate: rng.random_range(0.0..0.1),
@@ -171,7 +210,8 @@ impl World {
             Weather {
                 chaos_ms: rng.random_range(120_000..=600_000),
                 writes: rng.random_range(20..=120),
-                preseeded: rng.random_range(0..=80),
+                preseeded,
+                newcomer,
                 faults: Faults::default(),
                 crash_gap_ms: 0,
                 fault_gap_ms: 0,
@@ -201,6 +241,7 @@ impl World {
                     flush_interval_ms,
                     flush_batch: rng.random_range(4..=300),
                     sync_gap_ms: (sync_lo, sync_lo + rng.random_range(1_000..=30_000)),
+                    version: 0,
                 }
             })
             .collect();
@@ -223,6 +264,7 @@ impl World {
             outbox: Vec::new(),
             opened: BTreeSet::new(),
             reopened: BTreeSet::new(),
+            exact: BTreeMap::new(),
         };
         world.populate();
         world
@@ -233,8 +275,10 @@ impl World {
         for _ in 0..self.weather.preseeded {
             let timestamp_ms = START_MS - self.rng.random_range(0..=365 * 86_400_000);
             let body = self.new_body(timestamp_ms);
-            for node in &mut self.nodes {
-                node.store.preload(body.clone());
+            for (n, node) in self.nodes.iter_mut().enumerate() {
+                if Some(n) != self.weather.newcomer {
+                    node.store.preload(body.clone());
+                }
             }
             if let Some(key) = super::store::item_key(&body) {
                 self.history.insert(
@@ -345,6 +389,10 @@ impl World {
             }
             self.now = at;
             self.step(action);
+            if self.queue.len() > QUEUE_MAX {
+                self.violation(format!("event queue exceeded {QUEUE_MAX} entries"));
+                break;
+            }
             if self.healed_at.is_some() && self.converged() {
                 converged_at = Some(self.now);
                 break;
@@ -551,6 +599,17 @@ impl World {
             },
         );
         self.counters.sessions_started += 1;
+        let versions = (self.nodes[node].version, self.nodes[peer].version);
+        self.exact.insert(
+            key,
+            Exactness {
+                responder: peer,
+                versions,
+                have: [BTreeSet::new(), BTreeSet::new()],
+                need: [BTreeSet::new(), BTreeSet::new()],
+                done: [false; 2],
+            },
+        );
         self.mark(&[3, node as u64, peer as u64, key.sid]);
         self.log(|| format!("node {node} starts session {key:?} with {peer}"));
         self.pump(node, key);
@@ -627,6 +686,8 @@ impl World {
         for frame in frames {
             self.counters.recon_frames += 1;
             self.counters.recon_bytes += frame.len() as u64;
+            self.counters.recon_frame_bytes_max =
+                self.counters.recon_frame_bytes_max.max(frame.len() as u64);
             self.trace.update(&frame);
             self.send(Packet {
                 from: node,
@@ -651,6 +712,9 @@ impl World {
         match event {
             Event::Have(ids) => {
                 self.mark(&[4, node as u64, ids.len() as u64]);
+                if let Some(record) = self.exact.get_mut(&key) {
+                    record.have[side(role)].extend(ids.iter().copied());
+                }
                 self.counters.have_ids += ids.len() as u64;
                 for id in &ids {
                     if !self.nodes[node].store.contains(id) {
@@ -662,6 +726,9 @@ impl World {
             }
             Event::Need(ids) => {
                 self.mark(&[5, node as u64, ids.len() as u64]);
+                if let Some(record) = self.exact.get_mut(&key) {
+                    record.need[side(role)].extend(ids.iter().copied());
+                }
                 self.counters.need_ids += ids.len() as u64;
                 for id in &ids {
                     if !self.history.contains_key(id) {
@@ -676,10 +743,12 @@ impl World {
                 self.mark(&[6, node as u64]);
                 self.counters.sessions_done += 1;
                 self.log(|| format!("node {node} {role:?} {key:?} done"));
+                self.check_exact(key, role);
             }
             Event::Failed(reason) => {
                 self.mark(&[7, node as u64]);
                 self.counters.sessions_failed += 1;
+                self.exact.remove(&key);
                 self.log(|| format!("node {node} {role:?} {key:?} failed: {reason:?}"));
                 match reason {
                     FailReason::Timeout | FailReason::PeerAborted(_) => {}
@@ -700,6 +769,76 @@ impl World {
                          an in-memory set that cannot fail"
                     )),
                 }
+            }
+        }
+    }
+
+    /// After both sides of a session are done: if neither store changed since it started, the
+    /// reports must be exactly the symmetric difference, whatever the network did to the frames.
+    fn check_exact(&mut self, key: SessionKey, role: Role) {
+        let Some(record) = self.exact.get_mut(&key) else {
+            return;
+        };
+        record.done[side(role)] = true;
+        if !record.done.iter().all(|done| *done) {
+            return;
+        }
+        let Some(record) = self.exact.remove(&key) else {
+            return;
+        };
+        let (a, b) = (key.initiator, record.responder);
+        let unchanged = (self.nodes[a].version, self.nodes[b].version) == record.versions;
+        if !unchanged || self.reopened.contains(&key) {
+            return;
+        }
+        self.counters.sessions_checked_exact += 1;
+        // Both live sets iterate in key order, so one merge yields both differences.
+        let (a_only, b_only) = {
+            let (mut a_only, mut b_only) = (BTreeSet::new(), BTreeSet::new());
+            let mut a_keys = self.nodes[a].store.live().keys().peekable();
+            let mut b_keys = self.nodes[b].store.live().keys().peekable();
+            loop {
+                match (a_keys.peek(), b_keys.peek()) {
+                    (Some(x), Some(y)) if x == y => {
+                        a_keys.next();
+                        b_keys.next();
+                    }
+                    (Some(x), Some(y)) if x < y => {
+                        a_only.insert(x.id);
+                        a_keys.next();
+                    }
+                    (Some(_), Some(y)) => {
+                        b_only.insert(y.id);
+                        b_keys.next();
+                    }
+                    (Some(x), None) => {
+                        a_only.insert(x.id);
+                        a_keys.next();
+                    }
+                    (None, Some(y)) => {
+                        b_only.insert(y.id);
+                        b_keys.next();
+                    }
+                    (None, None) => break,
+                }
+            }
+            (a_only, b_only)
+        };
+        let checks = [
+            ("initiator Have", &record.have[0], &a_only),
+            ("initiator Need", &record.need[0], &b_only),
+            ("responder Have", &record.have[1], &b_only),
+            ("responder Need", &record.need[1], &a_only),
+        ];
+        for (what, reported, truth) in checks {
+            if reported != truth {
+                let missed = truth.difference(reported).count();
+                let spurious = reported.difference(truth).count();
+                self.violation(format!(
+                    "session {key:?} ({a} -> {b}) finished over unchanged sets but its {what} \
+                     missed {missed} and invented {spurious} of {} ids",
+                    truth.len()
+                ));
             }
         }
     }
@@ -836,8 +975,9 @@ impl World {
         }
         let held_before = state.store.contains(&id);
         match state.store.ingest(&id, body) {
-            Ok(_) => {
+            Ok(new) => {
                 state.fetching.remove(&id);
+                state.version += u64::from(new);
                 self.counters.bodies_stored += 1;
                 self.maybe_flush(to);
             }
@@ -896,6 +1036,7 @@ impl World {
         self.mark(&[13, node as u64]);
         match self.nodes[node].store.ingest(&key.id, body) {
             Ok(true) => {
+                self.nodes[node].version += 1;
                 self.counters.writes += 1;
                 self.history.insert(
                     key.id,
@@ -927,6 +1068,8 @@ impl World {
             state.sessions.clear();
             state.fetching.clear();
             let lost = state.store.crash();
+            // Any crash counts as a change: sessions die with it, and the count is cheap.
+            state.version += 1;
             let incarnation = state.incarnation;
             self.counters.crashes += 1;
             self.counters.pending_lost += lost as u64;
@@ -1047,6 +1190,13 @@ impl World {
                 self.restart(node);
             }
         }
+    }
+}
+
+fn side(role: Role) -> usize {
+    match role {
+        Role::Initiator => 0,
+        Role::Responder => 1,
     }
 }
 
