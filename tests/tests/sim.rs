@@ -7,6 +7,8 @@
 //! - `KIZUNA_SIM_SEED=n` replays one seed; `KIZUNA_SIM_VERBOSE=1` prints its events.
 //! - `KIZUNA_SIM_STRICT=1` also fails on protocol errors in reopened sessions (a known weakness
 //!   of the sync core; see README.md, "Simulation").
+//! - `KIZUNA_SIM_EXTREME=1` explores harsher weather than CI: loss and duplication up to a half,
+//!   delays beyond the reply timeout.
 
 use std::time::Instant;
 
@@ -30,6 +32,7 @@ fn seeds_converge_after_chaos() {
     let config = SimConfig {
         verbose: std::env::var_os("KIZUNA_SIM_VERBOSE").is_some(),
         strict_reopen: std::env::var_os("KIZUNA_SIM_STRICT").is_some(),
+        extreme: std::env::var_os("KIZUNA_SIM_EXTREME").is_some(),
         ..SimConfig::default()
     };
     let replay = env_u64("KIZUNA_SIM_SEED");
@@ -43,12 +46,15 @@ fn seeds_converge_after_chaos() {
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut failures = Vec::new();
+    // One entry per converged seed; the seed count bounds it.
+    let mut converge_ms = Vec::new();
     for seed in seeds {
         match sim::run_seed_catching(seed, config) {
             Ok(report) => {
                 if replay.is_some() {
                     println!("{report:#?}");
                 }
+                converge_ms.push(report.converge_ms);
                 summary.add(&report);
             }
             Err(failure) => {
@@ -62,8 +68,17 @@ fn seeds_converge_after_chaos() {
         }
     }
     let wall_s = started.elapsed().as_secs_f64();
+    converge_ms.sort_unstable();
+    let percentile = |p: usize| {
+        converge_ms
+            .get((converge_ms.len().saturating_sub(1)) * p / 100)
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
-        "sim: {summary}; {:.0} seeds/s ({wall_s:.1} s wall)",
+        "sim: {summary}; convergence p50 {} ms, p99 {} ms; {:.0} seeds/s ({wall_s:.1} s wall)",
+        percentile(50),
+        percentile(99),
         summary.seeds as f64 / wall_s.max(1e-9)
     );
     if let Some(first) = failures.first() {

@@ -43,6 +43,9 @@ pub struct SimConfig {
     /// weakness of the sync core, see the Simulation section of README.md); off by default so the suite
     /// guards everything else while the core is being changed.
     pub strict_reopen: bool,
+    /// Harsher than any link should be (loss and duplication up to a half, delays past the
+    /// reply timeout); for exploration, not CI.
+    pub extreme: bool,
 }
 
 impl Default for SimConfig {
@@ -56,6 +59,7 @@ impl Default for SimConfig {
             heal_bound_ms: 30 * 60 * 1000,
             verbose: false,
             strict_reopen: false,
+            extreme: false,
         }
     }
 }
@@ -240,9 +244,10 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{} seeds ({} failed), {:.1} simulated hours, {} packets ({} dropped, {} duplicated, \
-             {} bodies corrupted), {} crashes, {} network faults, {} sessions ({} checked exact, {} reopened by \
-             stale frames, {} protocol errors, all excused by a restart or reopen; largest frame {} bytes), {} items; convergence after heal: mean {} ms, max {} \
-             ms (seed {})",
+             {} bodies corrupted), {} crashes, {} network faults, {} sessions ({} checked exact, \
+             {} reopened by stale frames, {} protocol errors after a peer restart or reopen; \
+             largest frame {} bytes), {} items; convergence after heal: mean {} ms, max {} ms \
+             (seed {})",
             self.seeds,
             self.failed,
             self.simulated_ms as f64 / 3_600_000.0,

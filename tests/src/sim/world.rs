@@ -99,6 +99,9 @@ struct Weather {
     /// initial sync big enough that frames fill up and are cut, which small sets never reach.
     newcomer: Option<NodeId>,
     faults: Faults,
+    /// Written timestamps are rounded down to this: HL7 times are often whole seconds, and equal
+    /// timestamps make range bounds carry id prefixes.
+    timestamp_quantum_ms: u64,
     /// Mean gap between crashes; 0 disables them.
     crash_gap_ms: u64,
     /// Mean gap between partition, swizzle and clog events; 0 disables them.
@@ -191,7 +194,26 @@ impl World {
         } else {
             rng.random_range(0..=80)
         };
-        let weather = if config.faults {
+        let timestamp_quantum_ms = *[1, 1_000, 60_000].choose(&mut rng).unwrap_or(&1);
+        let weather = if config.faults && config.extreme {
+            // Beyond what a link should do: loss and duplication up to a half, delays beyond the
+            // reply timeout, so retransmissions race their originals.
+            Weather {
+                chaos_ms: rng.random_range(120_000..=600_000),
+                writes: rng.random_range(20..=120),
+                preseeded,
+                newcomer,
+                faults: Faults {
+                    loss: rng.random_range(0.0..0.6),
+                    duplicate: rng.random_range(0.0..0.5),
+                    corrupt: rng.random_range(0.0..0.5),
+                    jitter_ms: rng.random_range(0..=30_000),
+                },
+                timestamp_quantum_ms,
+                crash_gap_ms: rng.random_range(5_000..=60_000),
+                fault_gap_ms: rng.random_range(2_000..=30_000),
+            }
+        } else if config.faults {
             Weather {
                 chaos_ms: rng.random_range(120_000..=600_000),
                 writes: rng.random_range(20..=120),
@@ -203,6 +225,7 @@ impl World {
                     corrupt: rng.random_range(0.0..0.15),
                     jitter_ms: rng.random_range(0..=800),
                 },
+                timestamp_quantum_ms,
                 crash_gap_ms: rng.random_range(10_000..=120_000),
                 fault_gap_ms: rng.random_range(5_000..=60_000),
             }
@@ -213,6 +236,7 @@ impl World {
                 preseeded,
                 newcomer,
                 faults: Faults::default(),
+                timestamp_quantum_ms,
                 crash_gap_ms: 0,
                 fault_gap_ms: 0,
             }
@@ -1028,7 +1052,8 @@ impl World {
             self.counters.writes_skipped += 1;
             return;
         };
-        let timestamp_ms = self.clock(node).0;
+        let quantum = self.weather.timestamp_quantum_ms;
+        let timestamp_ms = self.clock(node).0 / quantum * quantum;
         let body = self.new_body(timestamp_ms);
         let Some(key) = super::store::item_key(&body) else {
             return;
