@@ -8,7 +8,7 @@
 //! - `KIZUNA_SIM_STRICT=1` also fails on protocol errors in reopened sessions (a known weakness
 //!   of the sync core; see README.md, "Simulation").
 //! - `KIZUNA_SIM_EXTREME=1` explores harsher weather than CI: loss and duplication up to a half,
-//!   delays beyond the reply timeout.
+//!   delays beyond the reply timeout. `KIZUNA_SIM_FACILITIES=n` (1–64) changes the node count.
 
 use std::time::Instant;
 
@@ -33,6 +33,7 @@ fn seeds_converge_after_chaos() {
         verbose: std::env::var_os("KIZUNA_SIM_VERBOSE").is_some(),
         strict_reopen: std::env::var_os("KIZUNA_SIM_STRICT").is_some(),
         extreme: std::env::var_os("KIZUNA_SIM_EXTREME").is_some(),
+        facilities: env_u64("KIZUNA_SIM_FACILITIES").map_or(5, |n| n.clamp(1, 64) as usize),
         ..SimConfig::default()
     };
     let replay = env_u64("KIZUNA_SIM_SEED");
