@@ -149,3 +149,28 @@ fn run_without_sync_is_reported_as_diverged() {
     assert!(reported("no convergence"), "{failure}");
     assert!(failure.replay_command().contains("KIZUNA_SIM_SEED=11 "));
 }
+
+/// A replay line must carry every knob that shaped the run, or it replays a different run.
+#[test]
+fn replay_command_names_every_non_default_knob() {
+    let config = SimConfig {
+        strict_reopen: true,
+        extreme: true,
+        facilities: 9,
+        ..SimConfig::default()
+    };
+    let line = sim::replay_command(42, &config);
+    for part in [
+        "KIZUNA_SIM_SEED=42 ",
+        "KIZUNA_SIM_STRICT=1",
+        "KIZUNA_SIM_EXTREME=1",
+        "KIZUNA_SIM_FACILITIES=9",
+        "--test sim",
+    ] {
+        assert!(line.contains(part), "{line}");
+    }
+    let plain = sim::replay_command(42, &SimConfig::default());
+    assert!(
+        !plain.contains("STRICT") && !plain.contains("EXTREME") && !plain.contains("FACILITIES")
+    );
+}

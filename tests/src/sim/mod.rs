@@ -29,7 +29,7 @@ pub use net::NetStats;
 /// Shape of every run; the seed decides the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimConfig {
-    /// Facility nodes (hospitals, shelters); a hub (node 0) comes on top.
+    /// Facility nodes (hospitals, shelters), at least one; a hub (node 0) comes on top.
     pub facilities: usize,
     /// Chaos on: loss, duplication, corruption, partitions, clogs, crashes.
     pub faults: bool,
@@ -124,12 +124,14 @@ pub struct SimFailure {
     /// Boxed: a report is a few hundred bytes and failures are rare.
     pub report: Box<RunReport>,
     pub problems: Vec<String>,
+    /// The shape the seed ran under; a replay needs it as much as the seed.
+    pub config: SimConfig,
 }
 
 impl SimFailure {
     /// One line that replays this seed exactly.
     pub fn replay_command(&self) -> String {
-        replay_command(self.report.seed)
+        replay_command(self.report.seed, &self.config)
     }
 }
 
@@ -143,10 +145,21 @@ impl fmt::Display for SimFailure {
     }
 }
 
-pub fn replay_command(seed: u64) -> String {
-    format!(
-        "KIZUNA_SIM_SEED={seed} KIZUNA_SIM_VERBOSE=1 cargo test --release -p kizuna-tests --test sim -- --nocapture"
-    )
+/// The command that reruns `seed` under `config`: every knob that differs from the default is
+/// spelled out, so the line replays exactly what failed.
+pub fn replay_command(seed: u64, config: &SimConfig) -> String {
+    let default = SimConfig::default();
+    let mut env = format!("KIZUNA_SIM_SEED={seed} KIZUNA_SIM_VERBOSE=1");
+    if config.strict_reopen {
+        env.push_str(" KIZUNA_SIM_STRICT=1");
+    }
+    if config.extreme {
+        env.push_str(" KIZUNA_SIM_EXTREME=1");
+    }
+    if config.facilities != default.facilities {
+        env.push_str(&format!(" KIZUNA_SIM_FACILITIES={}", config.facilities));
+    }
+    format!("{env} cargo test --release -p kizuna-tests --test sim -- --nocapture")
 }
 
 /// Runs one seed.
@@ -182,6 +195,7 @@ pub fn run_seed_catching(seed: u64, config: SimConfig) -> Result<RunReport, SimF
                     state_digest: [0; 32],
                 }),
                 problems: vec![format!("panicked: {message}")],
+                config,
             })
         }
     }

@@ -185,9 +185,12 @@ pub(super) struct World {
 impl World {
     pub(super) fn new(seed: u64, config: SimConfig) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let node_count = config.facilities + 1;
+        // At least one facility: faults pick pairs of distinct nodes.
+        let facilities = config.facilities.max(1);
+        let node_count = facilities + 1;
         // One seed in ten: a new facility node joins a region with a few thousand records.
-        let newcomer = (config.facilities > 0 && rng.random_bool(0.1))
+        let newcomer = rng
+            .random_bool(0.1)
             .then(|| rng.random_range(1..node_count));
         let preseeded = if newcomer.is_some() {
             rng.random_range(NEWCOMER_PRESEEDED)
@@ -489,6 +492,7 @@ impl World {
             Err(SimFailure {
                 report: Box::new(report),
                 problems,
+                config: self.config,
             })
         }
     }
