@@ -82,6 +82,22 @@ fn seeds_converge_after_chaos() {
         percentile(99),
         summary.seeds as f64 / wall_s.max(1e-9)
     );
+    if replay.is_none() && summary.seeds >= 100 {
+        // Over a hundred seeds every fault must have fired; a harness change that quietly
+        // switched one off would otherwise pass everything while testing nothing.
+        assert!(summary.dropped > 0 && summary.duplicated > 0, "{summary}");
+        assert!(
+            summary.corrupted > 0 && summary.bodies_rejected > 0,
+            "{summary}"
+        );
+        assert!(summary.crashes > 0 && summary.faults > 0, "{summary}");
+        assert!(summary.sessions_checked_exact > 0, "{summary}");
+        // Frames were filled to the cap and cut at least once (newcomer seeds).
+        assert!(
+            summary.frame_bytes_max > kizuna_sync::wire::MESSAGE_BYTES_MAX as u64 * 9 / 10,
+            "{summary}"
+        );
+    }
     if let Some(first) = failures.first() {
         panic!(
             "{} of {} seeds failed; first:\n{first}\n{}",

@@ -211,6 +211,7 @@ pub struct Summary {
     pub dropped: u64,
     pub duplicated: u64,
     pub corrupted: u64,
+    pub bodies_rejected: u64,
     pub crashes: u64,
     pub faults: u64,
     pub sessions: u64,
@@ -232,6 +233,7 @@ impl Summary {
         self.dropped += report.net.lost + report.net.cut + report.net.overflow + report.net.down;
         self.duplicated += report.net.duplicated;
         self.corrupted += report.net.corrupted;
+        self.bodies_rejected += report.counters.bodies_rejected;
         self.crashes += report.counters.crashes;
         self.faults += report.counters.faults;
         self.sessions += report.counters.sessions_started;
@@ -258,7 +260,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{} seeds ({} failed), {:.1} simulated hours, {} packets ({} dropped, {} duplicated, \
-             {} bodies corrupted), {} crashes, {} network faults, {} sessions ({} checked exact, \
+             {} bodies corrupted, {} rejected on arrival), {} crashes, {} network faults, {} sessions ({} checked exact, \
              {} reopened by stale frames, {} protocol errors after a peer restart or reopen; \
              largest frame {} bytes), {} items; convergence after heal: mean {} ms, max {} ms \
              (seed {})",
@@ -269,6 +271,7 @@ impl fmt::Display for Summary {
             self.dropped,
             self.duplicated,
             self.corrupted,
+            self.bodies_rejected,
             self.crashes,
             self.faults,
             self.sessions,
