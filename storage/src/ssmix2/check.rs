@@ -747,6 +747,30 @@ mod tests {
     }
 
     #[test]
+    fn extended_storage_content_is_recognised() {
+        let ty = "L-OBSERVATIONS^OBSERVATIONS^99ZL01";
+        let folder = format!("0123456789_20160101_{ty}_000000020160101_201601011500321_1");
+        let components = [
+            "012",
+            "345",
+            "0123456789",
+            "20160101",
+            ty,
+            folder.as_str(),
+            "main_document.hl7",
+        ];
+        let report = check_file("x", &components, b"<ClinicalDocument/>");
+        assert_eq!(
+            (report.kind, report.verdict),
+            (EntryKind::Extended, Verdict::Ok)
+        );
+        assert_eq!(report.data_type.as_deref(), Some(ty));
+        // A seventh level that is not a content folder is not extended storage.
+        let components = ["012", "345", "0123456789", "20160101", ty, "junk", "file"];
+        assert_eq!(check_file("x", &components, b"").verdict, Verdict::Error);
+    }
+
+    #[test]
     fn numbers_follow_hl7_nm() {
         for ok in ["0", "-1.5", "+2", ".5", "10."] {
             assert!(is_hl7_number(ok), "{ok}");
