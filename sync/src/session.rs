@@ -226,6 +226,11 @@ pub struct Session {
     round_in: u32,
     /// Our last frame and its round, kept for retransmission.
     last_sent: Option<(u32, Vec<u8>)>,
+    /// SHA-256 of the peer frame our last frame answered. A frame of the previous round is
+    /// replayed to only when it is byte-identical to that one: a fresh responder reopened by a
+    /// late copy of the first frame sends a different round-1 frame, and replaying an old answer
+    /// into it would fail a session between honest peers (found by the simulation, seed 24).
+    answered: Option<[u8; 32]>,
     transmit: Option<Vec<u8>>,
     events: VecDeque<Event>,
     /// Id lists in our last frame, in key order, awaiting the peer's Diffs. Bounded by one frame.
@@ -475,6 +480,7 @@ impl Session {
             state,
             round_in: 0,
             last_sent: None,
+            answered: None,
             transmit: None,
             events: VecDeque::new(),
             sent_lists: Vec::new(),
@@ -534,12 +540,16 @@ impl Session {
         let round = message.round().unwrap_or(u32::MAX);
         let accepting = matches!(self.state, State::AwaitingFirst | State::AwaitingReply);
         if accepting && round == self.round_in {
+            self.answered = Some(frame_digest(frame));
             self.process(store, message, now);
-        } else if let Some((sent_round, frame)) = &self.last_sent {
+        } else if let Some((sent_round, frame_sent)) = &self.last_sent {
             // The peer resent the frame we answered last, so our answer was lost: resend it.
-            if round.checked_add(1) == Some(*sent_round) && self.replays < REPLAYS_MAX {
+            if round.checked_add(1) == Some(*sent_round)
+                && self.replays < REPLAYS_MAX
+                && self.answered == Some(frame_digest(frame))
+            {
                 self.replays += 1;
-                self.transmit = Some(frame.clone());
+                self.transmit = Some(frame_sent.clone());
             }
         }
         // Anything else is a stale or duplicate frame; dropping it is safe.
@@ -1249,6 +1259,14 @@ fn next_target(decoder: &Decoder) -> usize {
     };
     let floor = received + received / 2 + 16;
     wanted.max(floor).min(RIBLT_SYMBOLS_MAX)
+}
+
+/// Identity of a received frame, for telling a retransmission from a different frame.
+fn frame_digest(frame: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, frame);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 #[cfg(test)]

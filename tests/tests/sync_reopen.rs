@@ -1,4 +1,4 @@
-//! Minimal reproduction, outside the simulator, of a weakness the simulation found in
+//! Regression test, outside the simulator, for a weakness the simulation found in
 //! kizuna-sync (replay with `KIZUNA_SIM_STRICT=1 KIZUNA_SIM_SEED=24 cargo test --release -p
 //! kizuna-tests --test sim -- --nocapture`).
 //!
@@ -23,8 +23,6 @@ fn drain(session: &mut Session) -> Vec<Event> {
 }
 
 #[test]
-#[ignore = "kizuna-sync weakness: a stale first frame reopens a dropped responder, and the \
-            initiator replays an old frame into it; run with --ignored once sync fixes it"]
 fn stale_first_frame_does_not_fail_a_session_between_honest_peers() {
     let config = Config::default();
     let now = Millis(0);
