@@ -120,7 +120,7 @@ fn passphrase(args: &PassphraseArgs, confirm: bool) -> anyhow::Result<Vec<u8>> {
     Ok(first.into_bytes())
 }
 
-fn open(data: &Path, pass: &PassphraseArgs) -> anyhow::Result<Store> {
+pub(crate) fn open(data: &Path, pass: &PassphraseArgs) -> anyhow::Result<Store> {
     let passphrase = passphrase(pass, false)?;
     match Store::open(data, &passphrase) {
         Ok(store) => Ok(store),

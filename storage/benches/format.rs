@@ -27,10 +27,13 @@ fn pipeline(bytes: &[u8]) -> usize {
     message.segment_count() + usize::from(clinical.patient.is_some())
 }
 
+/// A named stage of the pipeline.
+type Stage<'a> = (&'a str, &'a dyn Fn(&[u8]) -> usize);
+
 /// One timed pass per stage, printed as plain figures.
 fn summary(files: &[(String, Vec<u8>)]) {
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
-    let stages: [(&str, &dyn Fn(&[u8]) -> usize); 3] = [
+    let stages: [Stage<'_>; 3] = [
         ("decode", &|b| jis::decode(b).map_or(0, |d| d.text.len())),
         ("decode+parse", &|b| {
             let d = jis::decode(b).expect("decodes");
