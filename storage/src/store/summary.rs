@@ -392,15 +392,26 @@ impl Store {
         // Which files to decode.
         let mut chosen: Vec<&File> = Vec::new();
         for kind in ["OMP-01", "OMP-02"] {
-            let mut n = 0;
-            for f in files
+            // Current orders: the window, or the last 3. With `history`, the other versions
+            // dated inside the span those cover.
+            let mut oldest: Option<&str> = None;
+            for (n, f) in files
                 .iter()
-                .filter(|f| f.name.data_type == kind && not_future(f))
+                .filter(|f| f.name.data_type == kind && not_future(f) && is_current(f))
+                .enumerate()
             {
                 if within(f, MED_WINDOW_DAYS) || n < LAST_N {
                     chosen.push(f);
+                    oldest = Some(&f.date);
                 }
-                n += usize::from(is_current(f));
+            }
+            if let Some(oldest) = oldest {
+                chosen.extend(files.iter().filter(|f| {
+                    f.name.data_type == kind
+                        && !is_current(f)
+                        && not_future(f)
+                        && f.date.as_str() >= oldest
+                }));
             }
         }
         for f in &files {
