@@ -41,6 +41,9 @@ pub struct InitArgs {
     /// A human name for the node, e.g. the shelter's.
     #[arg(long, value_name = "TEXT")]
     name: Option<String>,
+    /// PBKDF2 iterations (tests only; the default is 600,000 and the key file records it).
+    #[arg(long, hide = true, default_value_t = kizuna_storage::store::KDF_ITERATIONS_DEFAULT)]
+    kdf_iterations: u32,
     #[command(flatten)]
     pass: PassphraseArgs,
 }
@@ -120,7 +123,7 @@ fn passphrase(args: &PassphraseArgs, confirm: bool) -> anyhow::Result<Vec<u8>> {
     Ok(first.into_bytes())
 }
 
-fn open(data: &Path, pass: &PassphraseArgs) -> anyhow::Result<Store> {
+pub(crate) fn open(data: &Path, pass: &PassphraseArgs) -> anyhow::Result<Store> {
     let passphrase = passphrase(pass, false)?;
     match Store::open(data, &passphrase) {
         Ok(store) => Ok(store),
@@ -139,6 +142,7 @@ pub fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
     let passphrase = passphrase(&args.pass, true)?;
     let opts = InitOptions {
         name: args.name.clone(),
+        kdf_iterations: args.kdf_iterations,
         ..InitOptions::new(&args.facility, role)
     };
     let node = Store::init(&args.data, &opts, &passphrase)

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_check;
 mod cmd_gen;
+mod cmd_patient;
 mod cmd_store;
 
 /// Kizuna (絆): keeps a region's SS-MIX2 medical records readable and writable when the network
@@ -27,6 +28,8 @@ enum Command {
     Import(cmd_store::ImportArgs),
     Export(cmd_store::ExportArgs),
     Verify(cmd_store::VerifyArgs),
+    /// Find patients and show emergency summaries.
+    Patient(cmd_patient::PatientArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd_store::import(&args),
         Command::Export(args) => cmd_store::export(&args),
         Command::Verify(args) => cmd_store::verify(&args),
+        Command::Patient(args) => cmd_patient::run(&args),
     };
     match result {
         Ok(code) => code,

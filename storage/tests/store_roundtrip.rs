@@ -221,6 +221,7 @@ fn interrupted_import_resumes_without_duplicates() {
             ImportOptions {
                 batch_files_max: 5,
                 progress: Some(&mut stop_after_12),
+                ..ImportOptions::default()
             },
         )
         .unwrap_err();

@@ -43,6 +43,9 @@ pub mod label {
     pub const VERSION: &[u8] = b"version";
     pub const PATIENT: &[u8] = b"patient";
     pub const STAT: &[u8] = b"stat";
+    pub const DICTIONARY: &[u8] = b"dictionary";
+    /// Patient-search tokens; the first part names the field (`kana`, `kanap`, `id` …).
+    pub const SEARCH: &[u8] = b"search";
 }
 
 /// Associated-data prefixes: one per kind of sealed record.
@@ -51,6 +54,8 @@ pub mod aad {
     pub const IDENTITY: &[u8] = b"kizuna/identity/v1";
     pub const ITEM: &[u8] = b"kizuna/item/v1";
     pub const PATH: &[u8] = b"kizuna/path/v1";
+    pub const DICTIONARY: &[u8] = b"kizuna/dictionary/v1";
+    pub const PATIENT: &[u8] = b"kizuna/patient/v1";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

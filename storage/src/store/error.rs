@@ -145,3 +145,27 @@ pub enum ReadError {
     #[error(transparent)]
     Db(#[from] DbError),
 }
+
+/// Why a patient search could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("the search needs a query text or a birth date")]
+    Empty,
+    #[error("the query is longer than 64 characters")]
+    TooLong,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Why an emergency summary could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("the facility code must be 10 ASCII digits")]
+    Facility,
+    #[error("the patient ID must be 1 to 15 characters")]
+    PatientId,
+    #[error("the reference date must be YYYYMMDD")]
+    Date,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}

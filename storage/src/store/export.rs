@@ -174,7 +174,15 @@ impl Store {
                 summary.failed += 1;
                 continue;
             }
-            let Ok(bytes) = item::decode(&self.keys, &hash, size, codec, &nonce, &body) else {
+            let Ok(bytes) = item::decode(
+                &self.keys,
+                &mut self.codecs.borrow_mut(),
+                &hash,
+                size,
+                codec,
+                &nonce,
+                &body,
+            ) else {
                 summary.failed += 1;
                 continue;
             };

@@ -82,6 +82,9 @@ pub struct ImportOptions<'a> {
     /// batch is rolled back and [`ImportError::Interrupted`] returned. Tests use it to simulate
     /// a crash after K files; the CLI uses it for the progress display.
     pub progress: Option<ProgressFn<'a>>,
+    /// New items of a data type collected before its dictionary is trained
+    /// ([`super::TRAIN_SAMPLES_DEFAULT`]); tests lower it to train on small trees.
+    pub dictionary_samples: usize,
 }
 
 impl Default for ImportOptions<'_> {
@@ -89,6 +92,7 @@ impl Default for ImportOptions<'_> {
         ImportOptions {
             batch_files_max: BATCH_FILES_MAX,
             progress: None,
+            dictionary_samples: super::codec::TRAIN_SAMPLES_DEFAULT,
         }
     }
 }
@@ -149,6 +153,7 @@ struct Ctx<'s> {
     conn: &'s Connection,
     keys: &'s Keys,
     rng: &'s SystemRandom,
+    codecs: &'s std::cell::RefCell<super::codec::Codecs>,
 }
 
 impl Store {
@@ -156,6 +161,23 @@ impl Store {
     /// of 10-digit facility roots (`check::storage_roots`). Files of a root named by a facility
     /// code belong to that facility, all others to this node's facility.
     pub fn import(
+        &mut self,
+        roots: &[PathBuf],
+        opts: ImportOptions<'_>,
+    ) -> Result<ImportSummary, ImportError> {
+        self.codecs.get_mut().train_samples = opts.dictionary_samples;
+        let result = self.import_inner(roots, opts);
+        if result.is_err() {
+            // The open batch rolled back, and with it any dictionary trained in it: reload the
+            // committed ones so no later item refers to a dictionary that is not stored.
+            let (codecs, _) = super::codec::Codecs::load(&self.conn, &self.keys)?;
+            *self.codecs.get_mut() = codecs;
+        }
+        self.codecs.get_mut().end_run();
+        result
+    }
+
+    fn import_inner(
         &mut self,
         roots: &[PathBuf],
         mut opts: ImportOptions<'_>,
@@ -171,6 +193,7 @@ impl Store {
             conn: &self.conn,
             keys: &self.keys,
             rng: &self.rng,
+            codecs: &self.codecs,
         };
         let mut summary = ImportSummary::default();
         let mut committed_files = 0u64;
@@ -308,7 +331,20 @@ fn import_file(
     *read += bytes.len() as u64;
     let hash = crypto::sha256(&bytes);
     let verdict = judge(rel, &bytes);
-    let (item_id, item_added) = match item::put(ctx.conn, ctx.keys, ctx.rng, &hash, &bytes) {
+    let kind = match &verdict {
+        Judged::Keyed(Some(name)) => Some(super::codec::kind_token(ctx.keys, &name.data_type)),
+        _ => None,
+    };
+    let put = item::put(
+        ctx.conn,
+        ctx.keys,
+        ctx.rng,
+        &mut ctx.codecs.borrow_mut(),
+        kind.as_ref(),
+        &hash,
+        &bytes,
+    );
+    let (item_id, item_added) = match put {
         Ok(put) => put,
         Err(PutError::Seal) => return Err(ImportError::Random),
         Err(PutError::Db(e)) => return Err(e.into()),
@@ -357,6 +393,9 @@ fn import_file(
                 ])
             })
             .map_err(db("updating a location"))?;
+        if let (Some(name), Some(pt)) = (&name, &patient_token) {
+            super::patient::note(ctx.conn, ctx.keys, ctx.rng, facility, name, &bytes, pt)?;
+        }
         return Ok(if quarantined {
             Outcome::Quarantined { item_added }
         } else {
@@ -392,6 +431,9 @@ fn import_file(
                 ])
             })
             .map_err(db("recording a condition-flag change"))?;
+        if let Some(pt) = &patient_token {
+            super::patient::note(ctx.conn, ctx.keys, ctx.rng, facility, name, &bytes, pt)?;
+        }
         return Ok(Outcome::New {
             renamed: true,
             item_added,
@@ -418,6 +460,9 @@ fn import_file(
             ])
         })
         .map_err(db("writing a location"))?;
+    if let (Some(name), Some(pt)) = (&name, &patient_token) {
+        super::patient::note(ctx.conn, ctx.keys, ctx.rng, facility, name, &bytes, pt)?;
+    }
     Ok(if quarantined {
         Outcome::Quarantined { item_added }
     } else {

@@ -8,17 +8,19 @@
 use ring::rand::SystemRandom;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::crypto::{self, Keys};
+use super::codec::Codecs;
+use super::crypto::{self, Keys, Token};
 use super::error::{ReadError, db};
 use super::{DbError, Store};
 use crate::ssmix2::check::FILE_BYTES_MAX;
 
 /// Body stored as the raw bytes (compression did not make it smaller).
 pub const CODEC_RAW: i64 = 0;
-/// Body compressed by zstd without a dictionary.
+/// Body compressed by zstd without a dictionary (level 3: the library default, about as fast
+/// as reading the file on a small ARM core).
 pub const CODEC_ZSTD: i64 = 1;
-/// zstd level 3: the library default, about as fast as reading the file on a small ARM core.
-const ZSTD_LEVEL: i32 = 3;
+/// Body = dictionary id (8 bytes BE) ‖ zstd frame with that trained dictionary (`codec.rs`).
+pub const CODEC_ZSTD_DICT: i64 = 2;
 
 /// Associated data of an item body: its address, size and codec, so a body moved to another
 /// row, or a row whose size or codec was edited, fails authentication.
@@ -40,21 +42,28 @@ pub enum PutError {
 }
 
 /// Stores `bytes` under `hash` unless present; returns the row id and whether it was new.
+/// `kind` is the token of the item's data type when known: it selects the dictionary, and
+/// new items of a kind without one are training samples.
 pub fn put(
     conn: &Connection,
     keys: &Keys,
     rng: &SystemRandom,
+    codecs: &mut Codecs,
+    kind: Option<&Token>,
     hash: &[u8; 32],
     bytes: &[u8],
 ) -> Result<(i64, bool), PutError> {
     if let Some(id) = find(conn, hash).map_err(PutError::Db)? {
         return Ok((id, false));
     }
-    let (codec, body) = match zstd::bulk::compress(bytes, ZSTD_LEVEL) {
-        Ok(c) if c.len() < bytes.len() => (CODEC_ZSTD, c),
-        // Incompressible or a compressor failure: the raw bytes are always a valid body.
-        _ => (CODEC_RAW, bytes.to_vec()),
-    };
+    let (codec, body) = codecs.compress(kind, bytes);
+    if let Some(kind) = kind
+        && codec != CODEC_ZSTD_DICT
+    {
+        codecs
+            .sample(conn, keys, rng, kind, bytes)
+            .map_err(PutError::Db)?;
+    }
     let size = bytes.len() as i64;
     let (nonce, sealed) = crypto::seal(
         &keys.record,
@@ -75,6 +84,7 @@ pub fn put(
 /// style 6). The recorded size bounds the decompression, so a tampered body cannot balloon.
 pub fn decode(
     keys: &Keys,
+    codecs: &mut Codecs,
     hash: &[u8],
     size: i64,
     codec: i64,
@@ -96,6 +106,15 @@ pub fn decode(
                 .filter(|&n| n as u64 <= FILE_BYTES_MAX)
                 .ok_or(ReadError::Decompress)?;
             zstd::bulk::decompress(&plain, cap).map_err(|_| ReadError::Decompress)?
+        }
+        CODEC_ZSTD_DICT => {
+            let cap = usize::try_from(size)
+                .ok()
+                .filter(|&n| n as u64 <= FILE_BYTES_MAX)
+                .ok_or(ReadError::Decompress)?;
+            codecs
+                .decompress_dict(&plain, cap)
+                .ok_or(ReadError::Decompress)?
         }
         other => return Err(ReadError::Codec(other)),
     };
@@ -130,6 +149,15 @@ impl Store {
         let Some((size, codec, nonce, body)) = row else {
             return Ok(None);
         };
-        decode(&self.keys, hash, size, codec, &nonce, &body).map(Some)
+        decode(
+            &self.keys,
+            &mut self.codecs.borrow_mut(),
+            hash,
+            size,
+            codec,
+            &nonce,
+            &body,
+        )
+        .map(Some)
     }
 }

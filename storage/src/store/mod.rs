@@ -26,23 +26,33 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+mod codec;
 mod crypto;
 mod error;
 mod export;
 mod import;
 mod item;
+mod normalize;
+mod patient;
 mod schema;
+pub mod summary;
 mod verify;
 
+pub use codec::{DICT_BYTES, TRAIN_SAMPLES_DEFAULT};
 pub use crypto::{KDF_ITERATIONS_DEFAULT, KDF_ITERATIONS_MIN};
 pub use error::{
-    DbError, ExportError, ImportError, InitError, IoError, OpenError, ReadError, VerifyError,
+    DbError, ExportError, ImportError, InitError, IoError, OpenError, ReadError, SearchError,
+    SummaryError, VerifyError,
 };
 pub use export::{ExportSummary, LocationView};
 pub use import::{
     BATCH_BYTES_MAX, BATCH_FILES_MAX, ImportOptions, ImportProgress, ImportSummary, ProgressFn,
 };
+pub use normalize::kana as normalize_kana;
+pub use patient::{KANA_PREFIX_MAX, PatientRecord, SEARCH_RESULTS_MAX, SearchQuery, SearchResults};
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use schema::prepare_to as prepare_schema_to;
+pub use summary::{FLAG_RULES_VERSION, Summary, SummaryOptions};
 pub use verify::{Problem, VerifyReport};
 
 use crypto::Keys;
@@ -145,6 +155,9 @@ const KDF_NAME: &str = "pbkdf2-hmac-sha256";
 pub struct Store {
     conn: Connection,
     keys: Keys,
+    /// Prepared dictionaries and zstd contexts; a `RefCell` because reads (`&self`) reuse the
+    /// decompression context. `Store` is single-threaded (rusqlite's `Connection` is `!Sync`).
+    codecs: std::cell::RefCell<codec::Codecs>,
     rng: SystemRandom,
     node: NodeInfo,
 }
@@ -294,9 +307,11 @@ impl Store {
             .map_err(db("reading the node record"))?
             .ok_or(OpenError::NoNode)?;
         let role = Role::parse(&node.1).ok_or(OpenError::NoNode)?;
-        Ok(Store {
+        let (codecs, _bad) = codec::Codecs::load(&conn, &keys)?;
+        let mut store = Store {
             conn,
             keys,
+            codecs: std::cell::RefCell::new(codecs),
             rng: SystemRandom::new(),
             node: NodeInfo {
                 facility: node.0,
@@ -304,7 +319,12 @@ impl Store {
                 name: node.2,
                 identity_public: node.3,
             },
-        })
+        };
+        // A store migrated from schema 1 has locations but no patient index yet.
+        if patient::needs_rebuild(&store.conn)? {
+            store.rebuild_patient_index()?;
+        }
+        Ok(store)
     }
 
     pub fn node(&self) -> &NodeInfo {
@@ -326,6 +346,10 @@ impl Store {
             locations: q("SELECT count(*) FROM location")?,
             quarantined: q("SELECT count(*) FROM location WHERE quarantined = 1")?,
             facilities: q("SELECT count(DISTINCT facility) FROM location")?,
+            patients: q("SELECT count(*) FROM patient")?,
+            search_tokens: q("SELECT count(*) FROM search")?,
+            dictionaries: q("SELECT count(*) FROM dictionary")?,
+            dictionary_items: q("SELECT count(*) FROM item WHERE codec = 2")?,
         })
     }
 }
@@ -341,6 +365,12 @@ pub struct Stats {
     pub locations: u64,
     pub quarantined: u64,
     pub facilities: u64,
+    /// Rows of the patient index (one per facility and patient ID).
+    pub patients: u64,
+    pub search_tokens: u64,
+    pub dictionaries: u64,
+    /// Items stored with a trained dictionary (codec 2).
+    pub dictionary_items: u64,
 }
 
 /// Builds a complete data directory in `dir` (the temporary one).

@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -81,8 +81,49 @@ CREATE TABLE replaced (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: trained compression dictionaries (codec 2) and the patient index. Added by
+/// [`upgrade_from`]`(1)`; a fresh database runs V1 then V2, so both paths give one schema.
+const V2: &str = "
+-- zstd dictionaries trained per data type, sealed. kind_token = HMAC(data type); version
+-- counts the dictionaries of a kind (the newest compresses, all decompress); format is the
+-- dictionary record format (1: raw zstd dictionary bytes).
+CREATE TABLE dictionary (
+    id         INTEGER PRIMARY KEY,
+    kind_token BLOB    NOT NULL,
+    version    INTEGER NOT NULL,
+    format     INTEGER NOT NULL,
+    nonce      BLOB    NOT NULL,
+    sealed     BLOB    NOT NULL,
+    UNIQUE (kind_token, version)
+);
+
+-- One row per (facility, patient ID): the display record (names, birth date, sex, address)
+-- sealed; patient_token is location.patient_token.
+CREATE TABLE patient (
+    id            INTEGER PRIMARY KEY,
+    patient_token BLOB    NOT NULL UNIQUE,
+    nonce         BLOB    NOT NULL,
+    sealed        BLOB    NOT NULL
+);
+
+-- Search tokens (HMAC of normalised kana, kana prefixes, kanji, patient ID, birth date) → patient.
+CREATE TABLE search (
+    token      BLOB    NOT NULL,
+    patient_id INTEGER NOT NULL REFERENCES patient (id),
+    PRIMARY KEY (token, patient_id)
+) WITHOUT ROWID;
+CREATE INDEX search_patient ON search (patient_id);
+";
+
 /// Sets the pragmas and brings the schema to [`VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
+    prepare_to(conn, VERSION)
+}
+
+/// Sets the pragmas and brings the schema to `target` (≤ [`VERSION`]). Only tests ask for an
+/// older target: it is how they build a fixture with the older code path.
+#[doc(hidden)]
+pub fn prepare_to(conn: &mut Connection, target: i64) -> Result<(), OpenError> {
     for (name, value) in PRAGMAS {
         // `journal_mode` answers with a row; the others answer with nothing.
         conn.pragma_update_and_check(None, name, value, |_| Ok(()))
@@ -101,33 +142,42 @@ pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
             supported: VERSION,
         });
     }
-    if found == VERSION {
+    if found >= target {
         return Ok(());
     }
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db("starting the migration"))?;
     if found == 0 {
-        init(&tx)?;
+        tx.execute_batch(V1).map_err(db("creating the schema"))?;
+        upgrade_from(&tx, 1, target)?;
     } else {
-        upgrade_from(&tx, found)?;
+        upgrade_from(&tx, found, target)?;
     }
-    tx.pragma_update(None, "user_version", VERSION)
+    tx.pragma_update(None, "user_version", target)
         .map_err(db("writing the schema version"))?;
     tx.commit().map_err(db("committing the migration"))?;
     Ok(())
 }
 
-/// Creates the current schema in an empty database.
-pub fn init(tx: &Transaction<'_>) -> Result<(), DbError> {
-    tx.execute_batch(V1).map_err(db("creating the schema"))
-}
-
-/// Upgrades a database at version `from` (1 ≤ from < [`VERSION`]) step by step. Each step is
-/// one arm; the whole run shares the caller's transaction.
-pub fn upgrade_from(tx: &Transaction<'_>, from: i64) -> Result<(), DbError> {
-    // Version 1 is the first; later versions add an arm `1 => …` and fall through in order.
-    let _ = (tx, from);
+/// Upgrades a database from version `from` to `to` step by step, each step one arm, all in
+/// the caller's transaction.
+fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError> {
+    let mut v = from;
+    while v < to {
+        match v {
+            // v1 → v2: dictionaries and the patient index. The index of data imported under v1
+            // is rebuilt by `Store::open` (it needs the keys, which migrations never see).
+            1 => tx.execute_batch(V2).map_err(db("migrating to schema 2"))?,
+            _ => {
+                return Err(DbError {
+                    context: "migrating from an unknown schema version",
+                    code: None,
+                });
+            }
+        }
+        v += 1;
+    }
     Ok(())
 }
 
@@ -177,6 +227,32 @@ mod tests {
         prepare(&mut conn).unwrap();
         assert_eq!(dump(&conn).unwrap(), before);
         assert!(before.iter().any(|s| s.starts_with("table item:")));
+    }
+
+    #[test]
+    fn v1_database_upgrades_to_the_fresh_v2_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = Connection::open(dir.path().join("old")).unwrap();
+        prepare_to(&mut old, 1).unwrap();
+        let v1 = dump(&old).unwrap();
+        assert!(!v1.iter().any(|s| s.contains("dictionary")));
+        old.execute(
+            "INSERT INTO node VALUES (1, '1234567890', 'shelter', NULL, x'00', 0)",
+            [],
+        )
+        .unwrap();
+        prepare(&mut old).unwrap();
+        let mut fresh = Connection::open(dir.path().join("fresh")).unwrap();
+        prepare(&mut fresh).unwrap();
+        assert_eq!(dump(&old).unwrap(), dump(&fresh).unwrap());
+        let kept: i64 = old
+            .query_row("SELECT count(*) FROM node", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1, "rows written under v1 survive the upgrade");
+        let version: i64 = old
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
     }
 
     #[test]

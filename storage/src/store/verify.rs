@@ -23,7 +23,8 @@ pub const PROBLEMS_LISTED_MAX: usize = 1_000;
 pub struct Problem {
     /// Stable code: `db.integrity`, `db.foreign_key`, `item.tag`, `item.decompress`,
     /// `item.hash`, `item.codec`, `item.orphan`, `location.no_item`, `location.path_tag`,
-    /// `location.path_token`, `location.path_unsafe`.
+    /// `location.path_token`, `location.path_unsafe`, `dictionary.tag`, `patient.tag`,
+    /// `patient.token`, `patient.no_location`, `patient.search_tokens`, `search.orphan`.
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
@@ -38,6 +39,8 @@ pub struct Problem {
 pub struct VerifyReport {
     pub items: u64,
     pub locations: u64,
+    /// Rows of the patient index checked.
+    pub patients: u64,
     pub problem_count: u64,
     pub problems: Vec<Problem>,
 }
@@ -111,7 +114,15 @@ impl Store {
                 let codec: i64 = row.get(3).map_err(db("reading an item"))?;
                 let nonce: Vec<u8> = row.get(4).map_err(db("reading an item"))?;
                 let body: Vec<u8> = row.get(5).map_err(db("reading an item"))?;
-                if let Err(err) = item::decode(&self.keys, &hash, size, codec, &nonce, &body) {
+                if let Err(err) = item::decode(
+                    &self.keys,
+                    &mut self.codecs.borrow_mut(),
+                    &hash,
+                    size,
+                    codec,
+                    &nonce,
+                    &body,
+                ) {
                     let code = match err {
                         super::ReadError::Tag => "item.tag",
                         super::ReadError::Decompress => "item.decompress",
@@ -188,6 +199,24 @@ impl Store {
                     ..problem("item.orphan")
                 });
             }
+        }
+
+        // Schema 2: dictionaries open; patient rows open, match their token, have a location,
+        // and their search tokens are exactly the ones their record yields.
+        let (_, bad) = super::codec::Codecs::load(&self.conn, &self.keys)?;
+        for super::codec::BadDictionary(id) in bad {
+            report.push(Problem {
+                detail: Some(format!("dictionary #{id}")),
+                ..problem("dictionary.tag")
+            });
+        }
+        let (patients, problems) = self.check_patient_index()?;
+        report.patients = patients;
+        for (code, id) in problems {
+            report.push(Problem {
+                detail: Some(format!("patient row #{id}")),
+                ..problem(code)
+            });
         }
 
         if !damaged_items.is_empty() || !damaged_locations.is_empty() {

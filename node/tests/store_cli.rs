@@ -1,0 +1,213 @@
+//! `kizuna gen | init | import | export | verify | patient` end to end through the binary.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kizuna_storage::ssmix2::extract::{self, Clinical};
+use kizuna_storage::ssmix2::hl7::Message;
+use kizuna_storage::ssmix2::jis;
+use kizuna_storage::ssmix2::path::FileName;
+
+/// A generated file's parsed name and bytes.
+type Named<'a> = (FileName, &'a Vec<u8>);
+
+const PASS: &str = "cli test passphrase";
+
+fn kizuna(args: &[&str], pass: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kizuna"))
+        .args(args)
+        .env("KIZUNA_PASSPHRASE", pass)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kizuna(args, PASS);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(root).unwrap().to_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn clinical(bytes: &[u8]) -> Clinical {
+    let text = jis::decode(bytes).unwrap().text;
+    extract::extract(&Message::parse(&text).unwrap())
+}
+
+/// Full-width katakana → half-width, as a tablet keyboard might send it.
+fn half_width(s: &str) -> String {
+    const FULL: &str = "ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン";
+    const HALF: &str = "ｦｧｨｩｪｫｬｭｮｯｰｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜﾝ";
+    let map: Vec<(char, char)> = FULL.chars().zip(HALF.chars()).collect();
+    let mut out = String::new();
+    for c in s.chars() {
+        const VOICED: &str = "ガギグゲゴザジズゼゾダヂヅデドバビブベボヴ";
+        const SEMI: &str = "パピプペポ";
+        let (base, mark) = if VOICED.contains(c) {
+            let base = if c == 'ヴ' {
+                'ウ'
+            } else {
+                char::from_u32(c as u32 - 1).unwrap()
+            };
+            (base, Some('ﾞ'))
+        } else if SEMI.contains(c) {
+            (char::from_u32(c as u32 - 2).unwrap(), Some('ﾟ'))
+        } else {
+            (c, None)
+        };
+        match map.iter().find(|(f, _)| *f == base) {
+            Some((_, h)) => out.push(*h),
+            None => out.push(base),
+        }
+        if let Some(m) = mark {
+            out.push(m);
+        }
+    }
+    out
+}
+
+#[test]
+fn gen_import_export_search_summary_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let region = tmp.path().join("region");
+    let data = tmp.path().join("data");
+    let out = tmp.path().join("out");
+    let (r, d, o) = (
+        region.to_str().unwrap(),
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    ok(&["gen", "--out", r, "--patients", "200", "--seed", "3"]);
+    ok(&[
+        "init",
+        "--data",
+        d,
+        "--facility",
+        "0400000001",
+        "--kdf-iterations",
+        "1000",
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_str(&ok(&["import", "--data", d, r, "--json"])).unwrap();
+    let files = tree(&region);
+    assert_eq!(first["new"].as_u64().unwrap(), files.len() as u64);
+    ok(&["export", "--data", d, "--out", o]);
+    assert!(
+        tree(&out) == files,
+        "export differs from the generated tree"
+    );
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["import", "--data", d, r, "--json"])).unwrap();
+    assert_eq!(again["new"], 0);
+    ok(&["verify", "--data", d]);
+
+    // A patient with allergies (ADT-61) and prescriptions at one facility.
+    let mut by_patient: BTreeMap<(String, String), Vec<Named<'_>>> = BTreeMap::new();
+    for (rel, bytes) in &files {
+        let facility = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        let (name, _) = FileName::parse(rel.file_name().unwrap().to_str().unwrap()).unwrap();
+        by_patient
+            .entry((facility, name.patient_id.clone()))
+            .or_default()
+            .push((name, bytes));
+    }
+    let newest = |fs_: &Vec<Named<'_>>, kind: &str| {
+        fs_.iter()
+            .filter(|f| f.0.data_type == kind && f.0.flag.as_char() == '1')
+            .max_by_key(|f| (f.0.care_date.clone(), f.0.occurred.clone()))
+            .map(|f| f.1.clone())
+    };
+    let ((facility, pid), pf) = by_patient
+        .iter()
+        .find(|(_, f)| {
+            newest(f, "ADT-61").is_some()
+                && newest(f, "OMP-01").is_some()
+                && newest(f, "ADT-00").is_some()
+        })
+        .expect("a patient with allergies and prescriptions");
+    let p = clinical(&newest(pf, "ADT-00").unwrap()).patient.unwrap();
+    let kana = p.kana_name.unwrap();
+    let kanji = p.kanji_name.unwrap();
+    let dob = p.birth_date.unwrap().to_string();
+    let kana_half = half_width(&format!("{} {}", kana.family.unwrap(), kana.given.unwrap()));
+    let kanji_full = format!("{}{}", kanji.family.unwrap(), kanji.given.unwrap());
+    for args in [
+        vec![kana_half.as_str()],
+        vec![kanji_full.as_str()],
+        vec![pid.as_str()],
+        vec!["--dob", dob.as_str()],
+    ] {
+        let mut full = vec!["patient", "search", "--data", d, "--json"];
+        full.extend(args.iter().copied());
+        let v: serde_json::Value = serde_json::from_str(&ok(&full)).unwrap();
+        let found = v["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["facility"] == facility.as_str() && p["patient_id"] == pid.as_str());
+        assert!(found, "{args:?}");
+    }
+
+    let sum: serde_json::Value = serde_json::from_str(&ok(&[
+        "patient",
+        "summary",
+        "--data",
+        d,
+        "--facility",
+        facility,
+        "--id",
+        pid,
+        "--json",
+    ]))
+    .unwrap();
+    let text = sum.to_string();
+    for a in clinical(&newest(pf, "ADT-61").unwrap()).allergies {
+        let name = a.allergen.unwrap().text.unwrap().to_string();
+        assert!(text.contains(&name), "allergy missing");
+    }
+    for m in clinical(&newest(pf, "OMP-01").unwrap()).medication_orders {
+        let name = m.drug.unwrap().text.unwrap().to_string();
+        assert!(
+            sum["prescriptions"].to_string().contains(&name),
+            "prescription missing"
+        );
+    }
+    assert!(
+        sum["flag_rules"]
+            .as_str()
+            .unwrap()
+            .starts_with("kizuna-flags/")
+    );
+
+    let wrong = kizuna(
+        &["patient", "search", "--data", d, "ﾔ"],
+        "not the passphrase",
+    );
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("passphrase does not unlock"), "{err}");
+}

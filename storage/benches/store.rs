@@ -1,0 +1,391 @@
+//! Node store benchmark on a generated region, printed as a table (harness = false).
+//!
+//! ```text
+//! cargo bench -p kizuna-storage --bench store -- --patients 20000 [--facilities 10] [--seed 1]
+//!     [--queries 1000] [--dir /var/tmp/x]
+//! ```
+//!
+//! Measures, in one run: generation; `tar -cf - TREE > /dev/null` on the same tree (page cache
+//! warm, as the import's is); first import (messages/s, ratio to tar); re-import (ratio to the
+//! first); stored bytes / raw bytes (apparent sizes and `du -sk`); per-data-type compression
+//! with and without a trained dictionary (was `tests/store_measure.rs`); summary and search
+//! latency p50/p99 over random patients; peak RSS (VmHWM).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use kizuna_storage::ssmix2::{extract, hl7::Message, jis, path::FileName};
+use kizuna_storage::store::{
+    ImportOptions, InitOptions, KDF_ITERATIONS_MIN, Role, SearchQuery, Store, SummaryOptions,
+};
+use kizuna_storage::synth::{RegionSpec, generate};
+use rand::{Rng, SeedableRng};
+
+const PASS: &[u8] = b"benchmark passphrase";
+
+struct Args {
+    patients: u32,
+    facilities: u16,
+    seed: u64,
+    queries: usize,
+    dir: Option<PathBuf>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        patients: 2_000,
+        facilities: 10,
+        seed: 1,
+        queries: 1_000,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut v = || it.next().expect("a value after the flag");
+        match x.as_str() {
+            "--patients" => a.patients = v().parse().expect("--patients N"),
+            "--facilities" => a.facilities = v().parse().expect("--facilities N"),
+            "--seed" => a.seed = v().parse().expect("--seed S"),
+            "--queries" => a.queries = v().parse().expect("--queries N"),
+            "--dir" => a.dir = Some(PathBuf::from(v())),
+            // cargo bench passes --bench; anything else is ignored too.
+            _ => {}
+        }
+    }
+    a
+}
+
+fn du_k(path: &Path) -> u64 {
+    let out = Command::new("du")
+        .arg("-sk")
+        .arg(path)
+        .output()
+        .expect("du");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn apparent(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// A patient known from its current ADT-00: facility, ID, kana, kanji, birth date.
+struct Known {
+    facility: String,
+    id: String,
+    kana_family: String,
+    kanji_family: String,
+    dob: String,
+}
+
+fn main() {
+    let a = args();
+    let base = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).expect("bench dir");
+            tempfile::tempdir_in(d).expect("tempdir")
+        }
+        None => tempfile::tempdir().expect("tempdir"),
+    };
+    let tree = base.path().join("region");
+    let data = base.path().join("data");
+    let spec = RegionSpec {
+        patients: a.patients,
+        facilities: a.facilities,
+        seed: a.seed,
+    };
+    let t = Instant::now();
+    let g = generate(&spec, &tree, |_| {}).expect("generate");
+    let gen_s = t.elapsed().as_secs_f64();
+    let _ = g;
+
+    // Walk once: raw bytes, per-type samples for the compression table, known patients.
+    let mut files = 0u64;
+    let mut raw = 0u64;
+    let mut by_type: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    let mut known: Vec<Known> = Vec::new();
+    for e in walkdir::WalkDir::new(&tree).sort_by_file_name() {
+        let e = e.expect("walk");
+        if !e.file_type().is_file() {
+            continue;
+        }
+        files += 1;
+        let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+        raw += len;
+        let Some(name) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| FileName::parse(n).ok())
+            .map(|(n, _)| n)
+        else {
+            continue;
+        };
+        let samples = by_type.entry(name.data_type.clone()).or_default();
+        let want_sample = samples.len() < 4_000;
+        let want_known = name.data_type == "ADT-00" && name.flag.as_char() == '1';
+        if !want_sample && !want_known {
+            continue;
+        }
+        let bytes = std::fs::read(e.path()).expect("read");
+        if want_known {
+            let facility = e
+                .path()
+                .strip_prefix(&tree)
+                .ok()
+                .and_then(|p| p.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Ok(d) = jis::decode(&bytes)
+                && let Ok(m) = Message::parse(&d.text)
+                && let Some(pid) = m.segment("PID")
+            {
+                let p = extract::patient(&pid);
+                known.push(Known {
+                    facility,
+                    id: name.patient_id.clone(),
+                    kana_family: p
+                        .kana_name
+                        .and_then(|n| n.family)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    kanji_family: p
+                        .kanji_name
+                        .and_then(|n| n.family)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    dob: p.birth_date.map(|s| s.to_string()).unwrap_or_default(),
+                });
+            }
+        }
+        if want_sample {
+            samples.push(bytes);
+        }
+    }
+    known.sort_by(|x, y| (&x.facility, &x.id).cmp(&(&y.facility, &y.id)));
+    known.dedup_by(|x, y| x.facility == y.facility && x.id == y.id);
+
+    // tar on the same tree; a first pass warms the cache like the walk above did.
+    let tar = || {
+        let t = Instant::now();
+        let st = Command::new("tar")
+            .arg("-cf")
+            .arg("-")
+            .arg("-C")
+            .arg(base.path())
+            .arg("region")
+            .stdout(Stdio::null())
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        t.elapsed().as_secs_f64()
+    };
+    let _ = tar();
+    let tar_s = tar();
+
+    let opts = InitOptions {
+        kdf_iterations: KDF_ITERATIONS_MIN,
+        ..InitOptions::new("0400000001", Role::Hub)
+    };
+    Store::init(&data, &opts, PASS).expect("init");
+    let mut store = Store::open(&data, PASS).expect("open");
+    let t = Instant::now();
+    let s1 = store
+        .import(std::slice::from_ref(&tree), ImportOptions::default())
+        .expect("import");
+    let import_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let s2 = store
+        .import(std::slice::from_ref(&tree), ImportOptions::default())
+        .expect("re-import");
+    let reimport_s = t.elapsed().as_secs_f64();
+    assert_eq!(s2.new, 0);
+    let stats = store.stats().expect("stats");
+    drop(store); // checkpoints the WAL into the database file
+    let stored_apparent = apparent(&data);
+    let stored_du = du_k(&data);
+    let raw_du = du_k(&tree);
+    let mut store = Store::open(&data, PASS).expect("reopen");
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let mut summary_ms = Vec::with_capacity(a.queries);
+    let mut search_ms = Vec::with_capacity(a.queries);
+    let mut summary_misses = 0;
+    let mut search_misses = 0;
+    if !known.is_empty() {
+        for _ in 0..a.queries {
+            let k = &known[rng.random_range(0..known.len())];
+            let t = Instant::now();
+            let s = store
+                .summary(&k.facility, &k.id, &SummaryOptions::default())
+                .expect("summary");
+            summary_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            summary_misses += usize::from(s.is_none());
+        }
+        for i in 0..a.queries {
+            let k = &known[rng.random_range(0..known.len())];
+            let q = match i % 4 {
+                0 => SearchQuery {
+                    text: k.kana_family.clone(),
+                    ..SearchQuery::default()
+                },
+                1 => SearchQuery {
+                    text: k.kanji_family.clone(),
+                    dob: Some(k.dob.clone()),
+                    ..SearchQuery::default()
+                },
+                2 => SearchQuery {
+                    text: k.id.clone(),
+                    ..SearchQuery::default()
+                },
+                _ => SearchQuery {
+                    text: k.dob.clone(),
+                    ..SearchQuery::default()
+                },
+            };
+            let q = SearchQuery { limit: 50, ..q };
+            let t = Instant::now();
+            let r = store.search(&q).expect("search");
+            search_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            search_misses += usize::from(r.patients.is_empty());
+        }
+    }
+    let _ = &mut store;
+    summary_ms.sort_by(f64::total_cmp);
+    search_ms.sort_by(f64::total_cmp);
+
+    println!();
+    println!(
+        "kizuna store benchmark: {} patients, {} facilities, seed {}",
+        a.patients, a.facilities, a.seed
+    );
+    println!("| Measure | Value | Target (at 100,000 patients) |");
+    println!("|---|---|---|");
+    println!("| files (messages) | {files} | |");
+    println!(
+        "| raw bytes (apparent / du -sk) | {:.1} MB / {:.1} MB | |",
+        raw as f64 / 1e6,
+        raw_du as f64 / 1e3
+    );
+    println!("| generation | {gen_s:.1} s | |");
+    println!("| tar -cf - TREE > /dev/null | {tar_s:.2} s | |");
+    println!(
+        "| first import | {import_s:.1} s, {:.0} messages/s, {:.1} × tar | ≤ 3 × tar |",
+        s1.files as f64 / import_s,
+        import_s / tar_s
+    );
+    println!(
+        "| re-import (nothing changed) | {reimport_s:.2} s, {:.1} % of first | ≤ 10 % |",
+        100.0 * reimport_s / import_s
+    );
+    println!(
+        "| stored / raw, apparent | {:.3} ({:.1} MB) | ≤ 0.30 |",
+        stored_apparent as f64 / raw as f64,
+        stored_apparent as f64 / 1e6
+    );
+    println!(
+        "| stored / raw, du -sk | {:.3} ({:.1} MB vs {:.1} MB) | |",
+        stored_du as f64 / raw_du as f64,
+        stored_du as f64 / 1e3,
+        raw_du as f64 / 1e3
+    );
+    println!(
+        "| item bodies / raw | {:.3} ({} dictionaries, {} of {} items codec 2) | |",
+        stats.stored_bytes as f64 / stats.item_bytes as f64,
+        stats.dictionaries,
+        stats.dictionary_items,
+        stats.items
+    );
+    println!(
+        "| patient index | {} patients, {} search tokens | |",
+        stats.patients, stats.search_tokens
+    );
+    println!(
+        "| summary latency p50 / p99 | {:.2} / {:.2} ms ({} queries, {} empty) | p99 ≤ 10 ms |",
+        pct(&summary_ms, 0.5),
+        pct(&summary_ms, 0.99),
+        summary_ms.len(),
+        summary_misses
+    );
+    println!(
+        "| search latency p50 / p99 | {:.2} / {:.2} ms ({} queries, {} empty) | p99 ≤ 20 ms |",
+        pct(&search_ms, 0.5),
+        pct(&search_ms, 0.99),
+        search_ms.len(),
+        search_misses
+    );
+    println!(
+        "| peak RSS (VmHWM) | {:.0} MB | ≤ 200 MB |",
+        vm_hwm_kb() as f64 / 1e3
+    );
+
+    // Compression by data type: half of each type's first 4,000 files train a 16 KiB
+    // dictionary, the other half are measured (formerly tests/store_measure.rs).
+    println!();
+    println!("| Type | files sampled | raw B/file | zstd-3 | zstd-3 + dictionary |");
+    println!("|---|---|---|---|---|");
+    let (mut raw_all, mut plain_all, mut dict_all) = (0usize, 0usize, 0usize);
+    for (kind, files) in &by_type {
+        let (train, test): (Vec<_>, Vec<_>) =
+            files.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        let train: Vec<&Vec<u8>> = train.into_iter().map(|(_, f)| f).collect();
+        let test: Vec<&Vec<u8>> = test.into_iter().map(|(_, f)| f).collect();
+        if train.len() < 8 || test.is_empty() {
+            continue;
+        }
+        let Ok(dict) = zstd::dict::from_samples(&train, kizuna_storage::store::DICT_BYTES) else {
+            continue;
+        };
+        let mut c = zstd::bulk::Compressor::with_dictionary(3, &dict).expect("dictionary");
+        let (mut r, mut p, mut d) = (0usize, 0usize, 0usize);
+        for f in &test {
+            r += f.len();
+            p += zstd::bulk::compress(f, 3).expect("zstd").len().min(f.len());
+            d += c.compress(f).expect("zstd").len().min(f.len());
+        }
+        raw_all += r;
+        plain_all += p;
+        dict_all += d;
+        println!(
+            "| {kind} | {} | {} | {:.3} | {:.3} |",
+            files.len(),
+            r / test.len(),
+            p as f64 / r as f64,
+            d as f64 / r as f64
+        );
+    }
+    println!(
+        "| all | | | {:.3} | {:.3} |",
+        plain_all as f64 / raw_all.max(1) as f64,
+        dict_all as f64 / raw_all.max(1) as f64
+    );
+}

@@ -1,0 +1,229 @@
+//! Item codecs and the trained per-data-type zstd dictionaries (codec 2).
+//!
+//! SS-MIX2 messages of one data type share most of their bytes (MSH, segment layout, code
+//! systems), so a 16 KiB dictionary trained on the first messages of a type shrinks later ones
+//! about 3× further than plain zstd (ARCHITECTURE.md, "Compression"). During an import the first
+//! [`TRAIN_SAMPLES_DEFAULT`] new items of each data type (or [`TRAIN_BYTES_MAX`] bytes) are kept
+//! in memory; then a dictionary is trained, sealed into the `dictionary` table (in the same
+//! transaction as the batch) and used for every later item of that type. Items stored before
+//! stay codec 1: nothing is rewritten.
+//!
+//! Codec 2 body (before sealing): the dictionary's row id as 8 bytes big-endian, then one zstd
+//! frame compressed with that dictionary. The id sits inside the sealed body, not in a column,
+//! so the table does not reveal which data type each item is.
+//!
+//! Dictionaries are trained on patient data, so they are sealed like items (associated data:
+//! kind token and version). Their kind is a token of the data type.
+
+use std::collections::HashMap;
+
+use ring::rand::SystemRandom;
+use rusqlite::{Connection, params};
+use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
+
+use super::crypto::{self, Keys, Token, label};
+use super::error::{DbError, db};
+
+/// Dictionary size: Part A's measurement (16 KiB per type, 0.125 of raw overall).
+pub const DICT_BYTES: usize = 16 * 1024;
+/// New items of a type collected before training.
+pub const TRAIN_SAMPLES_DEFAULT: usize = 1_000;
+/// Sample bytes kept per type at most (bounds memory to 11 types × 2 MiB).
+pub const TRAIN_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Fewer samples than this never train (zstd's trainer needs variety).
+pub const TRAIN_SAMPLES_MIN: usize = 16;
+/// The dictionary record format; stored per row as `format`.
+pub const DICT_FORMAT: i64 = 1;
+const ZSTD_LEVEL: i32 = 3;
+
+/// Compression state of an open store: prepared dictionaries and, during an import, the
+/// training samples.
+pub struct Codecs {
+    cctx: CCtx<'static>,
+    dctx: DCtx<'static>,
+    /// Newest dictionary per kind token: row id and prepared compression dictionary.
+    enc: HashMap<Token, (i64, CDict<'static>)>,
+    dec: HashMap<i64, DDict<'static>>,
+    /// Per run: samples of kinds without a dictionary.
+    samples: HashMap<Token, Samples>,
+    /// Kinds whose training failed this run: not retried until the next import.
+    untrainable: Vec<Token>,
+    pub train_samples: usize,
+}
+
+#[derive(Default)]
+struct Samples {
+    items: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for Codecs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codecs")
+            .field("dictionaries", &self.dec.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A dictionary row that failed to open; `verify` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadDictionary(pub i64);
+
+impl Codecs {
+    /// Loads every dictionary. A row that fails authentication is skipped and returned, so the
+    /// store still opens and items using it fail their own check.
+    pub fn load(conn: &Connection, keys: &Keys) -> Result<(Codecs, Vec<BadDictionary>), DbError> {
+        let mut codecs = Codecs {
+            cctx: CCtx::create(),
+            dctx: DCtx::create(),
+            enc: HashMap::new(),
+            dec: HashMap::new(),
+            samples: HashMap::new(),
+            untrainable: Vec::new(),
+            train_samples: TRAIN_SAMPLES_DEFAULT,
+        };
+        let mut bad = Vec::new();
+        let mut stmt = conn
+            .prepare("SELECT id, kind_token, version, nonce, sealed FROM dictionary ORDER BY version, id")
+            .map_err(db("reading dictionaries"))?;
+        let mut rows = stmt.query([]).map_err(db("reading dictionaries"))?;
+        while let Some(r) = rows.next().map_err(db("reading dictionaries"))? {
+            let id: i64 = r.get(0).map_err(db("reading a dictionary"))?;
+            let kind: Vec<u8> = r.get(1).map_err(db("reading a dictionary"))?;
+            let version: i64 = r.get(2).map_err(db("reading a dictionary"))?;
+            let nonce: Vec<u8> = r.get(3).map_err(db("reading a dictionary"))?;
+            let sealed: Vec<u8> = r.get(4).map_err(db("reading a dictionary"))?;
+            match open_dictionary(keys, &kind, version, &nonce, &sealed) {
+                Some(bytes) => {
+                    codecs.dec.insert(id, DDict::create(&bytes));
+                    if let Ok(kind) = Token::try_from(&kind[..]) {
+                        codecs
+                            .enc
+                            .insert(kind, (id, CDict::create(&bytes, ZSTD_LEVEL)));
+                    }
+                }
+                None => bad.push(BadDictionary(id)),
+            }
+        }
+        Ok((codecs, bad))
+    }
+
+    /// Compresses `bytes` of data type `kind` (None: unknown type) as (codec, body).
+    pub fn compress(&mut self, kind: Option<&Token>, bytes: &[u8]) -> (i64, Vec<u8>) {
+        if let Some((id, cdict)) = kind.and_then(|k| self.enc.get(k)) {
+            let mut frame = Vec::with_capacity(zstd_safe::compress_bound(bytes.len()));
+            if self
+                .cctx
+                .compress_using_cdict(&mut frame, bytes, cdict)
+                .is_ok()
+                && frame.len() + 8 < bytes.len()
+            {
+                let mut body = Vec::with_capacity(frame.len() + 8);
+                body.extend_from_slice(&id.to_be_bytes());
+                body.extend_from_slice(&frame);
+                return (super::item::CODEC_ZSTD_DICT, body);
+            }
+        }
+        match zstd::bulk::compress(bytes, ZSTD_LEVEL) {
+            Ok(c) if c.len() < bytes.len() => (super::item::CODEC_ZSTD, c),
+            // Incompressible or a compressor failure: the raw bytes are always a valid body.
+            _ => (super::item::CODEC_RAW, bytes.to_vec()),
+        }
+    }
+
+    /// Decompresses a codec 2 body to at most `cap` bytes.
+    pub fn decompress_dict(&mut self, body: &[u8], cap: usize) -> Option<Vec<u8>> {
+        let (id, frame) = body.split_first_chunk::<8>()?;
+        let ddict = self.dec.get(&i64::from_be_bytes(*id))?;
+        let mut out = Vec::with_capacity(cap);
+        self.dctx
+            .decompress_using_ddict(&mut out, frame, ddict)
+            .ok()?;
+        Some(out)
+    }
+
+    /// Remembers a newly stored item of kind `kind` as a training sample; trains, seals and
+    /// stores a dictionary once enough samples are in. Runs inside the caller's transaction.
+    pub fn sample(
+        &mut self,
+        conn: &Connection,
+        keys: &Keys,
+        rng: &SystemRandom,
+        kind: &Token,
+        bytes: &[u8],
+    ) -> Result<(), DbError> {
+        if self.enc.contains_key(kind) || self.untrainable.contains(kind) {
+            return Ok(());
+        }
+        let s = self.samples.entry(*kind).or_default();
+        if s.bytes + bytes.len() <= TRAIN_BYTES_MAX {
+            s.items.push(bytes.to_vec());
+            s.bytes += bytes.len();
+        }
+        let full = s.items.len() >= self.train_samples.max(TRAIN_SAMPLES_MIN)
+            || s.bytes + bytes.len() > TRAIN_BYTES_MAX;
+        if !full {
+            return Ok(());
+        }
+        let Some(s) = self.samples.remove(kind) else {
+            return Ok(());
+        };
+        let Ok(dict) = zstd::dict::from_samples(&s.items, DICT_BYTES) else {
+            self.untrainable.push(*kind);
+            return Ok(());
+        };
+        let version: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(version), 0) + 1 FROM dictionary WHERE kind_token = ?1",
+                [&kind[..]],
+                |r| r.get(0),
+            )
+            .map_err(db("numbering a dictionary"))?;
+        let Ok((nonce, sealed)) = crypto::seal(
+            &keys.record,
+            rng,
+            &[crypto::aad::DICTIONARY, kind, &version.to_be_bytes()],
+            &dict,
+        ) else {
+            self.untrainable.push(*kind);
+            return Ok(());
+        };
+        conn.execute(
+            "INSERT INTO dictionary (kind_token, version, format, nonce, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&kind[..], version, DICT_FORMAT, &nonce[..], sealed],
+        )
+        .map_err(db("writing a dictionary"))?;
+        let id = conn.last_insert_rowid();
+        self.dec.insert(id, DDict::create(&dict));
+        self.enc
+            .insert(*kind, (id, CDict::create(&dict, ZSTD_LEVEL)));
+        Ok(())
+    }
+
+    /// Drops the run's samples (end of an import).
+    pub fn end_run(&mut self) {
+        self.samples.clear();
+        self.untrainable.clear();
+    }
+}
+
+/// The token naming a data type's dictionaries.
+pub fn kind_token(keys: &Keys, data_type: &str) -> Token {
+    keys.token(label::DICTIONARY, &[data_type.as_bytes()])
+}
+
+pub fn open_dictionary(
+    keys: &Keys,
+    kind: &[u8],
+    version: i64,
+    nonce: &[u8],
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    crypto::open(
+        &keys.record,
+        nonce,
+        &[crypto::aad::DICTIONARY, kind, &version.to_be_bytes()],
+        sealed,
+    )
+    .ok()
+}

@@ -1,0 +1,598 @@
+//! The patient index: one sealed display record per (facility, patient ID) and keyed search
+//! tokens, so `kizuna patient search` is a handful of token lookups and never a scan.
+//!
+//! **Record.** Demographics (names, birth date, sex, address) from the PID of the newest
+//! current (flag 1) ADT-00 of that patient at that facility, by time of occurrence; until an
+//! ADT-00 arrives, the PID of the first current message seen. Sealed with AES-256-GCM,
+//! associated data = the patient token, so a record moved to another row fails its tag.
+//!
+//! **Tokens** (HMAC-SHA256 under the token key, label `search`, first part the field name):
+//! `kana` (normalised full kana name), `kanap` (each prefix of it of 1..=[`KANA_PREFIX_MAX`]
+//! characters), `kanag` (given-name kana), `kanji`, `kanjif`, `kanjig` (full, family and given
+//! kanji name without spaces), `id` (facility patient ID as written), `dob` (`YYYYMMDD`).
+//! Tokens are not per facility: a search covers every facility.
+//!
+//! **Leakage** (ARCHITECTURE.md): equal tokens reveal equal values, so someone with the data
+//! directory learns which patients share a birth date, a full name, a given name or a name
+//! prefix of up to [`KANA_PREFIX_MAX`] kana, and how many search tokens each patient has (about
+//! the length of the kana name). No value itself; sex has no token (two values would reveal
+//! everyone's sex class) and is filtered after decryption.
+
+use ring::rand::SystemRandom;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::crypto::{self, Keys, Token, label};
+use super::error::{DbError, ImportError, OpenError, SearchError, db};
+use super::{Store, item, normalize};
+use crate::ssmix2::extract::{self, Name};
+use crate::ssmix2::hl7::Message;
+use crate::ssmix2::jis;
+use crate::ssmix2::path::{ConditionFlag, FileName};
+
+/// Kana prefixes up to this length are tokens, so a prefix query of 1..=6 kana is one lookup;
+/// a longer query looks up its 6-kana prefix and filters the decrypted records. Six covers
+/// most family names in kana; each more character leaks a longer shared prefix.
+pub const KANA_PREFIX_MAX: usize = 6;
+/// Results returned at most per query.
+pub const SEARCH_RESULTS_MAX: usize = 200;
+/// Candidate rows decrypted at most per query (bounds the time of a one-kana query).
+const CANDIDATES_MAX: usize = 2_000;
+
+/// What a search result shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientRecord {
+    pub facility: String,
+    pub patient_id: String,
+    /// Family and given name separated by one space.
+    pub kanji_name: Option<String>,
+    pub kana_name: Option<String>,
+    /// `YYYYMMDD` as sent.
+    pub birth_date: Option<String>,
+    /// PID-8 (`M`, `F`, `O`, `U`).
+    pub sex: Option<String>,
+    pub postcode: Option<String>,
+    pub address: Option<String>,
+}
+
+/// The sealed row: the record and where it came from.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sealed {
+    record: PatientRecord,
+    /// 2: a current ADT-00; 1: another current message.
+    rank: u8,
+    occurred: String,
+}
+
+/// A search. `text` is a patient ID, kana (any width, spaces ignored, prefix allowed), a kanji
+/// name or a birth date `YYYYMMDD`; `dob` and `sex` narrow it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    pub dob: Option<String>,
+    pub sex: Option<String>,
+    /// Results at most, 1..=[`SEARCH_RESULTS_MAX`].
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchResults {
+    pub patients: Vec<PatientRecord>,
+    /// More patients matched than were returned.
+    pub truncated: bool,
+}
+
+fn name_text(n: &Option<Name>) -> Option<String> {
+    let n = n.as_ref()?;
+    let parts: Vec<&str> = [n.family.as_deref(), n.given.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// Parses the PID of a message into a record; `None` if it has none.
+pub fn record_from_message(facility: &str, bytes: &[u8]) -> Option<(PatientRecord, Name, Name)> {
+    let text = jis::decode(bytes).ok()?.text;
+    let msg = Message::parse(&text).ok()?;
+    let pid = msg.segment("PID")?;
+    let p = extract::patient(&pid);
+    let kanji = p.kanji_name.clone().unwrap_or_default();
+    let kana = p.kana_name.clone().unwrap_or_default();
+    let record = PatientRecord {
+        facility: facility.to_owned(),
+        patient_id: p.id.as_deref().unwrap_or_default().to_owned(),
+        kanji_name: name_text(&p.kanji_name),
+        kana_name: name_text(&p.kana_name),
+        birth_date: p.birth_date.map(|d| d.to_string()),
+        sex: p.sex.map(|d| d.to_string()),
+        postcode: p
+            .address
+            .as_ref()
+            .and_then(|a| a.postcode.as_ref())
+            .map(|d| d.to_string()),
+        address: p.address.and_then(|a| a.text).map(|d| d.to_string()),
+    };
+    Some((record, kanji, kana))
+}
+
+fn token(keys: &Keys, field: &str, value: &str) -> Token {
+    keys.token(label::SEARCH, &[field.as_bytes(), value.as_bytes()])
+}
+
+/// The search tokens of a record.
+fn tokens(keys: &Keys, r: &PatientRecord, kanji: &Name, kana: &Name) -> Vec<Token> {
+    let mut out = Vec::new();
+    let join = |n: &Name| {
+        format!(
+            "{}{}",
+            n.family.as_deref().unwrap_or(""),
+            n.given.as_deref().unwrap_or("")
+        )
+    };
+    let full = normalize::kana(&join(kana));
+    if !full.is_empty() {
+        out.push(token(keys, "kana", &full));
+        let mut prefix = String::new();
+        for c in full.chars().take(KANA_PREFIX_MAX) {
+            prefix.push(c);
+            out.push(token(keys, "kanap", &prefix));
+        }
+    }
+    if let Some(g) = kana
+        .given
+        .as_deref()
+        .map(normalize::kana)
+        .filter(|g| !g.is_empty())
+    {
+        out.push(token(keys, "kanag", &g));
+    }
+    let kj = normalize::kanji(&join(kanji));
+    if !kj.is_empty() {
+        out.push(token(keys, "kanji", &kj));
+    }
+    for (field, part) in [("kanjif", &kanji.family), ("kanjig", &kanji.given)] {
+        if let Some(p) = part
+            .as_deref()
+            .map(normalize::kanji)
+            .filter(|p| !p.is_empty())
+        {
+            out.push(token(keys, field, &p));
+        }
+    }
+    if !r.patient_id.is_empty() {
+        out.push(token(keys, "id", &r.patient_id));
+    }
+    if let Some(d) = r.birth_date.as_deref().filter(|d| !d.is_empty()) {
+        out.push(token(keys, "dob", d));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn open_row(keys: &Keys, patient_token: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Sealed> {
+    let plain = crypto::open(
+        &keys.record,
+        nonce,
+        &[crypto::aad::PATIENT, patient_token],
+        sealed,
+    )
+    .ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
+/// Updates the patient index for one stored current message (called by import inside its
+/// batch). Cheap when nothing changes: one indexed lookup and one decryption, and the message
+/// is parsed only when it would replace the record.
+pub fn note(
+    conn: &Connection,
+    keys: &Keys,
+    rng: &SystemRandom,
+    facility: &str,
+    name: &FileName,
+    bytes: &[u8],
+    patient_token: &Token,
+) -> Result<(), ImportError> {
+    if name.flag != ConditionFlag::Current {
+        return Ok(());
+    }
+    let rank: u8 = if name.data_type == "ADT-00" { 2 } else { 1 };
+    let existing = conn
+        .prepare_cached("SELECT id, nonce, sealed FROM patient WHERE patient_token = ?1")
+        .and_then(|mut s| {
+            s.query_row([&patient_token[..]], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(db("looking up a patient"))?;
+    if let Some((_, nonce, sealed)) = &existing {
+        // Only an ADT-00 replaces a record, and only a newer one. An unreadable row is
+        // replaced (verify reports it).
+        if rank == 1 {
+            return Ok(());
+        }
+        if let Some(old) = open_row(keys, patient_token, nonce, sealed)
+            && (old.rank, old.occurred.as_str()) >= (rank, name.occurred.as_str())
+        {
+            return Ok(());
+        }
+    }
+    let Some((mut record, kanji, kana)) = record_from_message(facility, bytes) else {
+        return Ok(());
+    };
+    // The storage key's patient ID is the one every lookup uses (PID-3 should equal it; the
+    // validator reports when it does not).
+    record.patient_id.clone_from(&name.patient_id);
+    let sealed = Sealed {
+        record,
+        rank,
+        occurred: name.occurred.clone(),
+    };
+    // Invariant: a struct of strings serialises.
+    let plain = serde_json::to_vec(&sealed).map_err(|_| ImportError::Random)?;
+    let (nonce, ct) = crypto::seal(
+        &keys.record,
+        rng,
+        &[crypto::aad::PATIENT, patient_token],
+        &plain,
+    )
+    .map_err(|_| ImportError::Random)?;
+    let id = match existing {
+        Some((id, _, _)) => {
+            conn.prepare_cached("UPDATE patient SET nonce = ?1, sealed = ?2 WHERE id = ?3")
+                .and_then(|mut s| s.execute(params![&nonce[..], ct, id]))
+                .map_err(db("updating a patient"))?;
+            conn.prepare_cached("DELETE FROM search WHERE patient_id = ?1")
+                .and_then(|mut s| s.execute([id]))
+                .map_err(db("updating a patient"))?;
+            id
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO patient (patient_token, nonce, sealed) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![&patient_token[..], &nonce[..], ct]))
+            .map_err(db("writing a patient"))?;
+            conn.last_insert_rowid()
+        }
+    };
+    let mut ins = conn
+        .prepare_cached("INSERT OR IGNORE INTO search (token, patient_id) VALUES (?1, ?2)")
+        .map_err(db("writing search tokens"))?;
+    for t in tokens(keys, &sealed.record, &kanji, &kana) {
+        ins.execute(params![&t[..], id])
+            .map_err(db("writing search tokens"))?;
+    }
+    Ok(())
+}
+
+/// True for a store that has locations with patients but no patient index (migrated from
+/// schema 1).
+pub fn needs_rebuild(conn: &Connection) -> Result<bool, DbError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM location WHERE patient_token IS NOT NULL AND quarantined = 0)
+            AND NOT EXISTS (SELECT 1 FROM patient)",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db("checking the patient index"))
+}
+
+/// Whether a decrypted record answers the query text (tokens are exact; this removes the
+/// candidates of a long kana query looked up by its prefix).
+fn answers(r: &PatientRecord, text: &str, kana_q: &str, kanji_q: &str) -> bool {
+    if text.is_empty() || r.patient_id == text || r.birth_date.as_deref() == Some(text) {
+        return true;
+    }
+    if normalize::is_katakana(kana_q)
+        && let Some(k) = &r.kana_name
+    {
+        let full = normalize::kana(k);
+        let given = k.split(' ').nth(1).map(normalize::kana);
+        if full.starts_with(kana_q) || given.as_deref() == Some(kana_q) {
+            return true;
+        }
+    }
+    if let Some(k) = &r.kanji_name {
+        let mut parts = k.split(' ');
+        if normalize::kanji(k) == kanji_q
+            || parts.next().map(normalize::kanji).as_deref() == Some(kanji_q)
+            || parts.next().map(normalize::kanji).as_deref() == Some(kanji_q)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+impl Store {
+    /// Finds patients by ID, kana (prefix), kanji name or birth date, across facilities.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let text = q.text.trim();
+        let dob = q.dob.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        if text.is_empty() && dob.is_none() {
+            return Err(SearchError::Empty);
+        }
+        if text.chars().count() > 64 {
+            return Err(SearchError::TooLong);
+        }
+        let limit = q.limit.clamp(1, SEARCH_RESULTS_MAX);
+        let kana_q = normalize::kana(text);
+        let kanji_q = normalize::kanji(text);
+        let mut any: Vec<Token> = Vec::new();
+        if !text.is_empty() {
+            if normalize::is_katakana(&kana_q) {
+                any.push(token(&self.keys, "kana", &kana_q));
+                any.push(token(&self.keys, "kanag", &kana_q));
+                let prefix: String = kana_q.chars().take(KANA_PREFIX_MAX).collect();
+                any.push(token(&self.keys, "kanap", &prefix));
+            } else {
+                for field in ["kanji", "kanjif", "kanjig"] {
+                    any.push(token(&self.keys, field, &kanji_q));
+                }
+            }
+            if text.is_ascii() {
+                any.push(token(&self.keys, "id", text));
+            }
+            if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+                any.push(token(&self.keys, "dob", text));
+            }
+        }
+        let dob_token = dob.map(|d| token(&self.keys, "dob", d));
+        let (sql, all): (String, Vec<Token>) = match (&dob_token, any.is_empty()) {
+            (Some(d), true) => (
+                "SELECT patient_id FROM search WHERE token = ?1 LIMIT ?2".to_owned(),
+                vec![*d],
+            ),
+            (d, _) => {
+                let marks: Vec<String> = (1..=any.len()).map(|i| format!("?{i}")).collect();
+                let mut sql = format!(
+                    "SELECT DISTINCT s.patient_id FROM search s WHERE s.token IN ({})",
+                    marks.join(", ")
+                );
+                let mut all = any.clone();
+                if let Some(d) = d {
+                    all.push(*d);
+                    sql.push_str(&format!(
+                        " AND EXISTS (SELECT 1 FROM search d WHERE d.token = ?{} AND d.patient_id = s.patient_id)",
+                        all.len()
+                    ));
+                }
+                sql.push_str(&format!(" LIMIT ?{}", all.len() + 1));
+                (sql, all)
+            }
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db("searching patients"))?;
+        let mut params: Vec<&dyn rusqlite::ToSql> =
+            all.iter().map(|t| t as &dyn rusqlite::ToSql).collect();
+        let cap = (CANDIDATES_MAX + 1) as i64;
+        params.push(&cap);
+        let ids: Vec<i64> = stmt
+            .query_map(params.as_slice(), |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(db("searching patients"))?;
+        let mut truncated = ids.len() > CANDIDATES_MAX;
+        let mut get = self
+            .conn
+            .prepare_cached("SELECT patient_token, nonce, sealed FROM patient WHERE id = ?1")
+            .map_err(db("reading a patient"))?;
+        let mut out = Vec::new();
+        for id in ids.into_iter().take(CANDIDATES_MAX) {
+            let (pt, nonce, sealed) = get
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .map_err(db("reading a patient"))?;
+            let Some(s) = open_row(&self.keys, &pt, &nonce, &sealed) else {
+                continue;
+            };
+            let r = s.record;
+            if !answers(&r, text, &kana_q, &kanji_q)
+                || dob.is_some_and(|d| r.birth_date.as_deref() != Some(d))
+                || q.sex
+                    .as_deref()
+                    .is_some_and(|x| !r.sex.as_deref().unwrap_or("").eq_ignore_ascii_case(x))
+            {
+                continue;
+            }
+            out.push(r);
+        }
+        out.sort_by(|a, b| {
+            (&a.kana_name, &a.facility, &a.patient_id).cmp(&(
+                &b.kana_name,
+                &b.facility,
+                &b.patient_id,
+            ))
+        });
+        if out.len() > limit {
+            out.truncate(limit);
+            truncated = true;
+        }
+        Ok(SearchResults {
+            patients: out,
+            truncated,
+        })
+    }
+
+    /// The display record of one patient at one facility.
+    pub fn patient(
+        &self,
+        facility: &str,
+        patient_id: &str,
+    ) -> Result<Option<PatientRecord>, DbError> {
+        let pt = patient_token(&self.keys, facility, patient_id);
+        let row = self
+            .conn
+            .prepare_cached("SELECT nonce, sealed FROM patient WHERE patient_token = ?1")
+            .and_then(|mut s| {
+                s.query_row([&pt[..]], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()
+            })
+            .map_err(db("reading a patient"))?;
+        Ok(row
+            .and_then(|(n, s)| open_row(&self.keys, &pt, &n, &s))
+            .map(|s| s.record))
+    }
+
+    /// Rebuilds the patient index from every stored current message (after the v1 → v2
+    /// migration). One transaction; reads each location's path and item once.
+    pub(crate) fn rebuild_patient_index(&mut self) -> Result<(), OpenError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(db("rebuilding the patient index"))?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT l.facility, l.patient_token, l.path_token, l.path_nonce, l.path_sealed,
+                            i.hash, i.size, i.codec, i.nonce, i.body
+                     FROM location l JOIN item i ON i.id = l.item_id
+                     WHERE l.patient_token IS NOT NULL AND l.quarantined = 0 ORDER BY l.id",
+                )
+                .map_err(db("rebuilding the patient index"))?;
+            let mut rows = stmt.query([]).map_err(db("rebuilding the patient index"))?;
+            let e = db("rebuilding the patient index");
+            while let Some(r) = rows.next().map_err(&e)? {
+                let facility: String = r.get(0).map_err(&e)?;
+                let pt: Vec<u8> = r.get(1).map_err(&e)?;
+                let path_token: Vec<u8> = r.get(2).map_err(&e)?;
+                let pn: Vec<u8> = r.get(3).map_err(&e)?;
+                let ps: Vec<u8> = r.get(4).map_err(&e)?;
+                let Some(name) =
+                    super::summary::open_name(&self.keys, &facility, &path_token, &pn, &ps)
+                else {
+                    continue;
+                };
+                let Ok(pt) = Token::try_from(&pt[..]) else {
+                    continue;
+                };
+                let hash: Vec<u8> = r.get(5).map_err(&e)?;
+                let Ok(bytes) = item::decode(
+                    &self.keys,
+                    &mut self.codecs.borrow_mut(),
+                    &hash,
+                    r.get(6).map_err(&e)?,
+                    r.get(7).map_err(&e)?,
+                    &r.get::<_, Vec<u8>>(8).map_err(&e)?,
+                    &r.get::<_, Vec<u8>>(9).map_err(&e)?,
+                ) else {
+                    continue;
+                };
+                note(&tx, &self.keys, &self.rng, &facility, &name, &bytes, &pt).map_err(|err| {
+                    match err {
+                        ImportError::Db(d) => OpenError::Db(d),
+                        _ => OpenError::Db(DbError {
+                            context: "rebuilding the patient index",
+                            code: None,
+                        }),
+                    }
+                })?;
+            }
+        }
+        tx.commit().map_err(db("rebuilding the patient index"))?;
+        Ok(())
+    }
+
+    /// Every patient row's record opens and its tokens are exactly the stored ones; every
+    /// patient row has a location. Returns (rows checked, codes of problems with row ids).
+    pub(crate) fn check_patient_index(&self) -> Result<(u64, IndexProblems), DbError> {
+        let e = db("checking the patient index");
+        let mut problems = Vec::new();
+        let mut n = 0u64;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.id, p.patient_token, p.nonce, p.sealed,
+                        EXISTS (SELECT 1 FROM location l WHERE l.patient_token = p.patient_token)
+                 FROM patient p ORDER BY p.id",
+            )
+            .map_err(&e)?;
+        let mut toks = self
+            .conn
+            .prepare("SELECT token FROM search WHERE patient_id = ?1 ORDER BY token")
+            .map_err(&e)?;
+        let mut rows = stmt.query([]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            n += 1;
+            let id: i64 = r.get(0).map_err(&e)?;
+            let pt: Vec<u8> = r.get(1).map_err(&e)?;
+            let has_location: bool = r.get(4).map_err(&e)?;
+            if !has_location {
+                problems.push(("patient.no_location", id));
+            }
+            let Some(s) = open_row(
+                &self.keys,
+                &pt,
+                &r.get::<_, Vec<u8>>(2).map_err(&e)?,
+                &r.get::<_, Vec<u8>>(3).map_err(&e)?,
+            ) else {
+                problems.push(("patient.tag", id));
+                continue;
+            };
+            if patient_token(&self.keys, &s.record.facility, &s.record.patient_id)[..] != pt[..] {
+                problems.push(("patient.token", id));
+            }
+            let stored: Vec<Vec<u8>> = toks
+                .query_map([id], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(&e)?;
+            let split = |t: &Option<String>| {
+                let mut p = t.as_deref().unwrap_or("").splitn(2, ' ');
+                Name {
+                    family: p.next().filter(|x| !x.is_empty()).map(Into::into),
+                    given: p.next().filter(|x| !x.is_empty()).map(Into::into),
+                }
+            };
+            let want: Vec<Vec<u8>> = tokens(
+                &self.keys,
+                &s.record,
+                &split(&s.record.kanji_name),
+                &split(&s.record.kana_name),
+            )
+            .iter()
+            .map(|t| t.to_vec())
+            .collect();
+            if stored != want {
+                problems.push(("patient.search_tokens", id));
+            }
+        }
+        let orphans: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM search s WHERE NOT EXISTS (SELECT 1 FROM patient p WHERE p.id = s.patient_id)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(&e)?;
+        if orphans > 0 {
+            problems.push(("search.orphan", orphans));
+        }
+        Ok((n, problems))
+    }
+}
+
+/// Problems found in the patient index: (code, patient row id or count).
+pub(crate) type IndexProblems = Vec<(&'static str, i64)>;
+
+/// location.patient_token of a (facility, patient ID).
+pub fn patient_token(keys: &Keys, facility: &str, patient_id: &str) -> Token {
+    keys.token(
+        label::PATIENT,
+        &[facility.as_bytes(), patient_id.as_bytes()],
+    )
+}

@@ -1,0 +1,327 @@
+//! Patient search, the emergency summary, dictionaries and the v1 → v2 migration on a small
+//! generated region; expectations are read from the generated files themselves.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use kizuna_storage::ssmix2::extract::{self, Clinical};
+use kizuna_storage::ssmix2::hl7::Message;
+use kizuna_storage::ssmix2::jis;
+use kizuna_storage::ssmix2::path::FileName;
+use kizuna_storage::store::{
+    ImportOptions, InitOptions, KDF_ITERATIONS_MIN, Role, SearchQuery, Store, SummaryOptions,
+};
+use kizuna_storage::synth::{RegionSpec, generate};
+
+const PASS: &[u8] = b"patient test passphrase";
+
+/// A generated file: its parsed name and bytes.
+type File = (FileName, Vec<u8>);
+/// (facility, relative path) → file, for every file.
+type Tree = BTreeMap<(String, PathBuf), File>;
+
+fn region(dir: &Path, patients: u32) -> Tree {
+    generate(
+        &RegionSpec {
+            patients,
+            facilities: 3,
+            seed: 5,
+        },
+        dir,
+        |_| {},
+    )
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir) {
+        let e = e.unwrap();
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let rel = e.path().strip_prefix(dir).unwrap();
+        let facility = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        let (name, _) = FileName::parse(e.file_name().to_str().unwrap()).unwrap();
+        out.insert(
+            (facility, rel.to_owned()),
+            (name, fs::read(e.path()).unwrap()),
+        );
+    }
+    out
+}
+
+fn clinical(bytes: &[u8]) -> Clinical {
+    let text = jis::decode(bytes).unwrap().text;
+    extract::extract(&Message::parse(&text).unwrap())
+}
+
+fn store(dir: &Path, tree: &Path, dictionary_samples: usize) -> Store {
+    let opts = InitOptions {
+        kdf_iterations: KDF_ITERATIONS_MIN,
+        ..InitOptions::new("0400000001", Role::Shelter)
+    };
+    Store::init(dir, &opts, PASS).unwrap();
+    let mut s = Store::open(dir, PASS).unwrap();
+    s.import(
+        &[tree.to_owned()],
+        ImportOptions {
+            dictionary_samples,
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    s
+}
+
+fn to_hiragana(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap(),
+            c => c,
+        })
+        .collect()
+}
+
+fn hits(s: &Store, q: SearchQuery) -> Vec<(String, String)> {
+    s.search(&SearchQuery { limit: 200, ..q })
+        .unwrap()
+        .patients
+        .into_iter()
+        .map(|p| (p.facility, p.patient_id))
+        .collect()
+}
+
+#[test]
+fn search_summary_and_dictionaries_match_the_generated_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree_dir = tmp.path().join("region");
+    let tree = region(&tree_dir, 24);
+    let mut s = store(&tmp.path().join("data"), &tree_dir, 16);
+    let stats = s.stats().unwrap();
+    assert!(stats.dictionaries > 0, "{stats:?}");
+    assert!(stats.dictionary_items > 0, "{stats:?}");
+    assert!(s.verify().unwrap().is_clean());
+
+    // Every current ADT-00 patient is found by ID, kana (hiragana, spaced, prefix), kanji and
+    // birth date.
+    let mut checked = 0;
+    for ((facility, _), (name, bytes)) in &tree {
+        if name.data_type != "ADT-00" || name.flag.as_char() != '1' {
+            continue;
+        }
+        let p = clinical(bytes).patient.unwrap();
+        let want = (facility.clone(), name.patient_id.clone());
+        let kana = p.kana_name.unwrap();
+        let kanji = p.kanji_name.unwrap();
+        let dob = p.birth_date.unwrap().to_string();
+        let family_kana = kana.family.clone().unwrap().to_string();
+        let full_kana = format!("{} {}", family_kana, kana.given.clone().unwrap());
+        for q in [
+            SearchQuery {
+                text: name.patient_id.clone(),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: to_hiragana(&full_kana),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: family_kana.chars().take(2).collect(),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: full_kana.replace(' ', "　"),
+                dob: Some(dob.clone()),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: format!(
+                    "{} {}",
+                    kanji.family.clone().unwrap(),
+                    kanji.given.clone().unwrap()
+                ),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: kanji.family.clone().unwrap().to_string(),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: dob.clone(),
+                ..Default::default()
+            },
+            SearchQuery {
+                text: String::new(),
+                dob: Some(dob.clone()),
+                ..Default::default()
+            },
+        ] {
+            let found = hits(&s, q.clone());
+            assert!(found.contains(&want), "{q:?} → {found:?}");
+        }
+        // A wrong birth date excludes the patient.
+        let found = hits(
+            &s,
+            SearchQuery {
+                text: name.patient_id.clone(),
+                dob: Some("18000101".into()),
+                ..Default::default()
+            },
+        );
+        assert!(!found.contains(&want));
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} patients checked");
+
+    // Summaries: every IAM allergen of the newest current ADT-61 and every drug of the newest
+    // current OMP-01 appear, with the right facility.
+    let mut by_patient: BTreeMap<(String, String), Vec<&File>> = BTreeMap::new();
+    for ((facility, _), f) in &tree {
+        by_patient
+            .entry((facility.clone(), f.0.patient_id.clone()))
+            .or_default()
+            .push(f);
+    }
+    let mut with_allergies = 0;
+    let mut with_drugs = 0;
+    for ((facility, pid), files) in &by_patient {
+        let sum = s
+            .summary(facility, pid, &SummaryOptions::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(sum.flag_rules, kizuna_storage::store::FLAG_RULES_VERSION);
+        let newest = |kind: &str| {
+            files
+                .iter()
+                .filter(|f| f.0.data_type == kind && f.0.flag.as_char() == '1')
+                .max_by_key(|f| (f.0.care_date.clone(), f.0.occurred.clone()))
+        };
+        if let Some(f) = newest("ADT-61") {
+            for a in clinical(&f.1).allergies {
+                let name = a.allergen.unwrap().text.unwrap().to_string();
+                assert!(
+                    sum.allergies
+                        .iter()
+                        .any(|x| x.allergen.as_deref() == Some(&name)
+                            && &x.source.facility == facility),
+                    "allergy missing from the summary"
+                );
+                with_allergies += 1;
+            }
+        }
+        if let Some(f) = newest("OMP-01") {
+            for o in clinical(&f.1).medication_orders {
+                let drug = o.drug.unwrap().text.unwrap().to_string();
+                assert!(
+                    sum.prescriptions
+                        .iter()
+                        .any(|x| x.drug.as_deref() == Some(&drug)),
+                    "prescription missing from the summary"
+                );
+                if drug.contains("ランタス") || drug.contains("ノボラピッド") {
+                    assert!(sum.flags.iter().any(|f| f.flag == "insulin"));
+                }
+                with_drugs += 1;
+            }
+        }
+        // Superseded versions: excluded, and shown with `history`.
+        assert!(
+            sum.prescriptions
+                .iter()
+                .all(|m| m.source.version == "current")
+        );
+        if files
+            .iter()
+            .any(|f| f.0.data_type == "OMP-01" && f.0.flag.as_char() == '2')
+        {
+            let h = s
+                .summary(
+                    facility,
+                    pid,
+                    &SummaryOptions {
+                        history: true,
+                        now: Some("29991231".into()),
+                    },
+                )
+                .unwrap()
+                .unwrap();
+            assert!(
+                h.prescriptions
+                    .iter()
+                    .any(|m| m.source.version == "superseded")
+            );
+        }
+    }
+    assert!(with_allergies > 0 && with_drugs > 0);
+
+    // Export decodes codec 2 bodies byte for byte.
+    let out = tmp.path().join("out");
+    s.export(&out, None).unwrap();
+    for ((_, rel), (_, bytes)) in &tree {
+        assert_eq!(&fs::read(out.join(rel)).unwrap(), bytes);
+    }
+    assert!(
+        s.summary("0400000001", "nobody", &SummaryOptions::default())
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.summary("bad", "1", &SummaryOptions::default()).is_err());
+}
+
+#[test]
+fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree_dir = tmp.path().join("region");
+    region(&tree_dir, 6);
+    let data = tmp.path().join("data");
+    // No dictionaries: what schema 1 code wrote (codec ≤ 1).
+    let s = store(&data, &tree_dir, usize::MAX);
+    let before = s.search(&SearchQuery {
+        text: "".into(),
+        dob: None,
+        ..Default::default()
+    });
+    assert!(before.is_err(), "an empty query is refused");
+    let fresh_schema = schema(&data);
+    let found_before = s.stats().unwrap().patients;
+    drop(s);
+    {
+        // Back to exactly the v1 schema: the v2 tables dropped, user_version 1.
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        c.execute_batch(
+            "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        let mut v1 = rusqlite::Connection::open(tmp.path().join("v1.sqlite3")).unwrap();
+        kizuna_storage::store::prepare_schema_to(&mut v1, 1).unwrap();
+        assert_eq!(
+            dump(&c),
+            dump(&v1),
+            "the fixture has the v1 code path's schema"
+        );
+    }
+    let mut s = Store::open(&data, PASS).unwrap();
+    assert_eq!(schema(&data), fresh_schema);
+    assert_eq!(s.stats().unwrap().patients, found_before);
+    assert!(found_before > 0);
+    assert!(s.verify().unwrap().is_clean());
+}
+
+fn dump(c: &rusqlite::Connection) -> Vec<String> {
+    let mut st = c
+        .prepare("SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn schema(data: &Path) -> Vec<String> {
+    dump(&rusqlite::Connection::open(data.join("store.sqlite3")).unwrap())
+}
