@@ -7,7 +7,14 @@ use clap::{Parser, Subcommand};
 mod cmd_check;
 mod cmd_gen;
 mod cmd_patient;
+mod cmd_region;
+mod cmd_run;
 mod cmd_store;
+mod config;
+mod daemon;
+mod identity;
+mod net;
+mod region;
 
 /// Kizuna (絆): keeps a region's SS-MIX2 medical records readable and writable when the network
 /// is broken.
@@ -30,6 +37,15 @@ enum Command {
     Verify(cmd_store::VerifyArgs),
     /// Find patients and show emergency summaries.
     Patient(cmd_patient::PatientArgs),
+    /// Run the node daemon: QUIC peer-to-peer sync with the region's members.
+    Run(cmd_run::RunArgs),
+    /// Reconcile once with one peer and report what moved.
+    Sync(cmd_run::SyncArgs),
+    /// Show this node's identity and what its store holds.
+    Status(cmd_run::StatusArgs),
+    /// Region authority tools: create the key, admit and revoke nodes.
+    #[command(subcommand)]
+    Region(cmd_region::RegionCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +58,10 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd_store::export(&args),
         Command::Verify(args) => cmd_store::verify(&args),
         Command::Patient(args) => cmd_patient::run(&args),
+        Command::Run(args) => cmd_run::run(&args),
+        Command::Sync(args) => cmd_run::sync(&args),
+        Command::Status(args) => cmd_run::status(&args),
+        Command::Region(command) => cmd_region::run(&command),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,303 @@
+//! `kizuna run` (the daemon), `kizuna sync` (one-shot reconcile with one peer) and
+//! `kizuna status`. Everything async starts here: a tokio runtime with two workers, because
+//! nodes are small and share their cores with ingest and the field UI.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use kizuna_storage::store::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{self, LogFormat, Overrides, Settings};
+use crate::daemon::{self, NodeEvent};
+use crate::region::PublicKey32;
+
+const WORKER_THREADS: usize = 2;
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Data directory made by `kizuna init` (overrides node.data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// TOML configuration (see deploy/kizuna.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Region authority public key, 64 hex digits (overrides region.authority).
+    #[arg(long)]
+    authority: Option<String>,
+    /// This node's admission record (overrides region.membership).
+    #[arg(long)]
+    membership: Option<PathBuf>,
+    /// Directory of revocation records (overrides region.revocations).
+    #[arg(long)]
+    revocations: Option<PathBuf>,
+    /// Log format: auto, human or json (overrides log.format).
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Read the passphrase from the first line of FILE (else KIZUNA_PASSPHRASE).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Listen address (repeatable; overrides node.listen), e.g. /ip4/0.0.0.0/udp/4433/quic-v1.
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Static peer multiaddr (repeatable; added to node.peers).
+    #[arg(long)]
+    peer: Vec<String>,
+    /// Turn mDNS discovery off.
+    #[arg(long)]
+    no_mdns: bool,
+    /// Seconds between syncs with each member (overrides sync.interval_s).
+    #[arg(long)]
+    sync_interval_s: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The peer to reconcile with, e.g. /ip4/10.0.0.2/udp/4433/quic-v1/p2p/12D3Koo….
+    #[arg(long)]
+    peer: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+fn passphrase(key_file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
+    if let Some(path) = key_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(text.lines().next().unwrap_or("").as_bytes().to_vec());
+    }
+    match std::env::var("KIZUNA_PASSPHRASE") {
+        Ok(p) => Ok(p.into_bytes()),
+        Err(_) => bail!("no passphrase: set KIZUNA_PASSPHRASE or pass --key-file FILE"),
+    }
+}
+
+fn settings(args: &NodeArgs, extra: Overrides) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(path) => config::read_file(path)?,
+        None => config::File::default(),
+    };
+    Settings::resolve(
+        file,
+        Overrides {
+            data: args.data.clone(),
+            authority: args.authority.clone(),
+            membership: args.membership.clone(),
+            revocations: args.revocations.clone(),
+            log_format: args.log_format.clone(),
+            ..extra
+        },
+    )
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation can only fail in tests that call this twice; logs still flow.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(
+        &args.node,
+        Overrides {
+            listen: args.listen.clone(),
+            peers: args.peer.clone(),
+            no_mdns: args.no_mdns,
+            sync_interval_s: args.sync_interval_s,
+            ..Overrides::default()
+        },
+    )?;
+    init_logging(settings.log_format, &settings.log_level);
+    let pass = passphrase(args.node.key_file.as_ref())?;
+    runtime()?.block_on(async move {
+        let interval = settings.sync_interval;
+        let (node, mut events) = daemon::start(settings, pass, true).await?;
+        node.dial_static_peers(true).await;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(NodeEvent::MemberUp(peer)) => {
+                        if node.initiating_members().contains(&peer) {
+                            node.spawn_sync(peer);
+                        }
+                    }
+                    Some(_) => {}
+                    None => bail!("the network task stopped"),
+                },
+                _ = tick.tick() => {
+                    node.dial_static_peers(false).await;
+                    for peer in node.initiating_members() {
+                        node.spawn_sync(peer);
+                    }
+                }
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
+            }
+        }
+        tracing::info!("stopping");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(
+        &args.node,
+        Overrides {
+            peers: vec![args.peer.clone()],
+            no_mdns: true,
+            ..Overrides::default()
+        },
+    )?;
+    init_logging(settings.log_format, &settings.log_level);
+    let pass = passphrase(args.node.key_file.as_ref())?;
+    let peer_addr: libp2p::Multiaddr = args.peer.parse().context("--peer is not a multiaddr")?;
+    let json = args.json;
+    runtime()?.block_on(async move {
+        let connect_timeout = settings.limits.handshake_timeout + Duration::from_secs(10);
+        let (node, mut events) = daemon::start(settings, pass, false).await?;
+        node.commands
+            .send(crate::net::Command::Dial(peer_addr))
+            .await
+            .context("the network task stopped")?;
+        // The one-shot client dials a single peer, so the first node event decides.
+        let peer = tokio::time::timeout(connect_timeout, async {
+            match events.recv().await {
+                Some(NodeEvent::MemberUp(peer)) => Ok(peer),
+                Some(NodeEvent::Refused { peer, error }) => {
+                    bail!("membership refused with {peer}: {error}")
+                }
+                Some(NodeEvent::DialFailed(error)) => bail!("cannot reach the peer: {error}"),
+                None => bail!("the network task stopped"),
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("no membership handshake within {connect_timeout:?}"))??;
+        let report = node
+            .sync_with(peer)
+            .await
+            .map_err(|e| anyhow::anyhow!("sync failed: {e}"))?;
+        // Close the connection so the peer learns at once rather than after its idle timeout;
+        // the short pause lets the swarm task send QUIC's CONNECTION_CLOSE before we exit.
+        let _ = node
+            .commands
+            .send(crate::net::Command::Disconnect(peer))
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!(
+                "sync with {peer}: received {} items ({} B), sent {} items ({} B), peer stored {}, \
+                 rejected {}, missing {}, {} round trips, wire {} B in / {} B out, {} ms{}",
+                report.items_received,
+                report.item_bytes_received,
+                report.items_sent,
+                report.item_bytes_sent,
+                report.items_stored_by_peer,
+                report.items_rejected,
+                report.items_missing,
+                report.round_trips,
+                report.wire_bytes_received,
+                report.wire_bytes_sent,
+                report.duration_ms,
+                if report.partial {
+                    " (partial: difference above the per-sync cap; sync again)"
+                } else {
+                    ""
+                }
+            );
+        }
+        // Partial or rejected transfers are not a clean success: say so in the exit code.
+        if report.partial || report.items_rejected > 0 || report.items_missing > 0 {
+            return Ok(ExitCode::from(2));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let pass = passphrase(args.key_file.as_ref())?;
+    let store = Store::open(&args.data, &pass)
+        .with_context(|| format!("opening {}", args.data.display()))?;
+    let node = store.node();
+    let public: [u8; 32] = node
+        .identity_public
+        .as_slice()
+        .try_into()
+        .context("identity key has the wrong length")?;
+    let peer = PublicKey32(public)
+        .peer_id()
+        .context("identity key is not an Ed25519 key")?;
+    let stats = store.stats()?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "peer_id": peer.to_string(),
+                "facility": node.facility,
+                "role": node.role.as_str(),
+                "items": stats.items,
+                "item_bytes": stats.item_bytes,
+                "locations": stats.locations,
+                "quarantined": stats.quarantined,
+                "facilities": stats.facilities,
+            })
+        );
+    } else {
+        println!("peer id     {peer}");
+        println!("facility    {}", node.facility);
+        println!("role        {}", node.role.as_str());
+        println!("items       {} ({} B)", stats.items, stats.item_bytes);
+        println!(
+            "locations   {} in {} facilities ({} quarantined)",
+            stats.locations, stats.facilities, stats.quarantined
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,357 @@
+//! The store actor: one OS thread owns the [`Store`] (a rusqlite connection, which is not
+//! `Sync` and does blocking I/O) and answers requests from async tasks over a bounded channel.
+//!
+//! The sync protocol reads the item set through [`MemItemSet`], shared behind an `RwLock`:
+//! built from `Store::visit_locations` at startup and updated here after every insert. **First
+//! version**: the store keeps no incremental fingerprints yet, so this costs O(N) memory
+//! (~100 bytes per item) and an O(N) scan at startup; the sync engineers will give the store
+//! its own `ItemSet` later, and then this copy goes away.
+//!
+//! Received items are stored by writing them as SS-MIX2 files into a private staging directory
+//! (`inbox`, RAM-backed `/dev/shm` by default) and running `Store::import` on it, because the
+//! store has no "insert item with locations" API. That reuses the whole validated, byte-exact
+//! import path (path grammar, quarantine, flag renames, batching, fsync) at the price of the
+//! plaintext living in the staging directory for the length of one batch.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use kizuna_storage::store::{ImportOptions, Store};
+use kizuna_sync::{ItemId, Key, MemItemSet};
+use ring::digest;
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests waiting for the store thread. Small: each holds at most one batch, and a full
+/// queue makes sync tasks wait (backpressure) rather than buffer.
+const REQUESTS_MAX: usize = 16;
+/// Locations carried per item. An item (one exact byte string) sits at a handful of paths at
+/// most (same message stored by several facilities); more means a hostile or broken peer.
+pub const LOCATIONS_PER_ITEM_MAX: usize = 16;
+/// Relative paths are `patient-prefix/patient/date/type/file`: far below this.
+pub const PATH_BYTES_MAX: usize = 512;
+/// Components of a relative path (mirrors the store's export rule).
+const PATH_COMPONENTS_MAX: usize = 16;
+
+/// Every item is keyed with timestamp 0: the store records no creation time that both peers
+/// would agree on, and keys must be identical on both sides for the same item. Ordering falls
+/// back to the id (SHA-256), which spreads items uniformly over the key space.
+pub fn key_of(id: [u8; 32]) -> Key {
+    Key::new(0, ItemId(id))
+}
+
+/// Where an item sits: facility code and relative path below that facility's storage root.
+/// The path holds a patient ID: it is sent only to members and never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Location {
+    pub facility: String,
+    pub path: Vec<u8>,
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path names a patient: keep it out of any debug output.
+        f.debug_struct("Location")
+            .field("facility", &self.facility)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An item with its bytes and locations, as sent or received.
+pub struct Item {
+    pub id: [u8; 32],
+    pub bytes: Vec<u8>,
+    pub locations: Vec<Location>,
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Item")
+            .field("size", &self.bytes.len())
+            .field("locations", &self.locations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Item {
+    pub fn hash_matches(&self) -> bool {
+        digest::digest(&digest::SHA256, &self.bytes).as_ref() == self.id
+    }
+}
+
+/// What an insert did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Items the store holds afterwards that it did not before.
+    pub stored: u64,
+    /// Items refused: no valid location, or the import did not keep them.
+    pub rejected: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreActorError {
+    #[error("the store thread has stopped")]
+    Stopped,
+    #[error("store failure: {0}")]
+    Store(String),
+    #[error("staging directory: {0}")]
+    Inbox(std::io::ErrorKind),
+}
+
+enum Request {
+    Read {
+        ids: Vec<[u8; 32]>,
+        reply: oneshot::Sender<Result<Vec<Item>, StoreActorError>>,
+    },
+    Insert {
+        items: Vec<Item>,
+        reply: oneshot::Sender<Result<Inserted, StoreActorError>>,
+    },
+}
+
+/// A handle to the store thread. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct StoreHandle {
+    tx: mpsc::Sender<Request>,
+    pub set: Arc<RwLock<MemItemSet>>,
+}
+
+impl StoreHandle {
+    /// Builds the item set from the store and starts the thread that owns it.
+    pub fn start(store: Store, inbox: PathBuf) -> Result<StoreHandle, StoreActorError> {
+        let mut keys = Vec::new();
+        store
+            .visit_locations(|loc| keys.push(key_of(loc.hash)))
+            .map_err(|e| StoreActorError::Store(e.to_string()))?;
+        keys.sort();
+        keys.dedup();
+        let set = MemItemSet::from_keys(keys)
+            .map_err(|_| StoreActorError::Store("building the item set".into()))?;
+        let set = Arc::new(RwLock::new(set));
+        let (tx, rx) = mpsc::channel(REQUESTS_MAX);
+        let thread_set = Arc::clone(&set);
+        std::thread::Builder::new()
+            .name("kizuna-store".into())
+            .spawn(move || serve(store, rx, thread_set, inbox))
+            .map_err(|e| StoreActorError::Inbox(e.kind()))?;
+        Ok(StoreHandle { tx, set })
+    }
+
+    /// Reads items by id with their locations; absent ids are left out.
+    ///
+    /// Cancel-safe: dropping the future drops the reply; the store thread finishes the read and
+    /// discards it.
+    pub async fn read(&self, ids: Vec<[u8; 32]>) -> Result<Vec<Item>, StoreActorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Read { ids, reply })
+            .await
+            .map_err(|_| StoreActorError::Stopped)?;
+        rx.await.map_err(|_| StoreActorError::Stopped)?
+    }
+
+    /// Stores items whose hashes the caller has checked.
+    ///
+    /// Not cancel-safe in effect: the store thread completes the import even if the future is
+    /// dropped, so the items may be stored without the caller learning it (a later sync sees
+    /// them as already present, which is harmless).
+    pub async fn insert(&self, items: Vec<Item>) -> Result<Inserted, StoreActorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Insert { items, reply })
+            .await
+            .map_err(|_| StoreActorError::Stopped)?;
+        rx.await.map_err(|_| StoreActorError::Stopped)?
+    }
+}
+
+fn serve(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Request>,
+    set: Arc<RwLock<MemItemSet>>,
+    inbox: PathBuf,
+) {
+    let mut batch_no = 0u64;
+    while let Some(request) = rx.blocking_recv() {
+        match request {
+            Request::Read { ids, reply } => {
+                let _ = reply.send(read(&store, &ids));
+            }
+            Request::Insert { items, reply } => {
+                batch_no += 1;
+                let _ = reply.send(insert(&mut store, &set, &inbox, batch_no, items));
+            }
+        }
+    }
+}
+
+/// Reads bytes and locations. Locations come from one pass over `visit_locations` per batch:
+/// O(N) per batch, acceptable for a first version (a store index by hash removes it).
+fn read(store: &Store, ids: &[[u8; 32]]) -> Result<Vec<Item>, StoreActorError> {
+    let wanted: HashSet<[u8; 32]> = ids.iter().copied().collect();
+    let mut items = Vec::with_capacity(ids.len());
+    let mut index = std::collections::HashMap::new();
+    for id in ids {
+        if index.contains_key(id) {
+            continue;
+        }
+        let Some(bytes) = store
+            .item(id)
+            .map_err(|e| StoreActorError::Store(e.to_string()))?
+        else {
+            continue;
+        };
+        index.insert(*id, items.len());
+        items.push(Item {
+            id: *id,
+            bytes,
+            locations: Vec::new(),
+        });
+    }
+    store
+        .visit_locations(|loc| {
+            if !wanted.contains(&loc.hash) {
+                return;
+            }
+            if let Some(&at) = index.get(&loc.hash) {
+                let item: &mut Item = &mut items[at];
+                if item.locations.len() < LOCATIONS_PER_ITEM_MAX {
+                    item.locations.push(Location {
+                        facility: loc.facility,
+                        path: loc.relative_path,
+                    });
+                }
+            }
+        })
+        .map_err(|e| StoreActorError::Store(e.to_string()))?;
+    Ok(items)
+}
+
+/// Splits a relative path into plain components, refusing anything that could leave the
+/// staging directory (the same rule as the store's export).
+pub fn safe_components(path: &[u8]) -> Option<Vec<&str>> {
+    let text = std::str::from_utf8(path).ok()?;
+    let parts: Vec<&str> = text.split('/').collect();
+    if parts.is_empty() || parts.len() > PATH_COMPONENTS_MAX || path.len() > PATH_BYTES_MAX {
+        return None;
+    }
+    let plain = |p: &&str| {
+        !p.is_empty() && *p != "." && *p != ".." && !p.contains('\\') && !p.contains('\0')
+    };
+    parts.iter().all(plain).then_some(parts)
+}
+
+fn stage(dir: &Path, items: &[Item]) -> std::io::Result<Vec<bool>> {
+    let mut staged = Vec::with_capacity(items.len());
+    for item in items {
+        let mut any = false;
+        for loc in &item.locations {
+            let Some(parts) = safe_components(&loc.path) else {
+                continue;
+            };
+            if !crate::region::is_facility_code(&loc.facility) {
+                continue;
+            }
+            let mut path = dir.join(&loc.facility);
+            for part in &parts {
+                path.push(part);
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)?;
+            }
+            // create_new: two locations of one batch never overwrite each other, and nothing
+            // that already exists is followed.
+            let mut file = match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            file.write_all(&item.bytes)?;
+            any = true;
+        }
+        staged.push(any);
+    }
+    Ok(staged)
+}
+
+fn insert(
+    store: &mut Store,
+    set: &RwLock<MemItemSet>,
+    inbox: &Path,
+    batch_no: u64,
+    items: Vec<Item>,
+) -> Result<Inserted, StoreActorError> {
+    let dir = inbox.join(format!("kizuna-inbox-{}-{batch_no}", std::process::id()));
+    // A leftover from a crashed run of this pid is ours; start clean.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| StoreActorError::Inbox(e.kind()))?;
+    let result = stage(&dir, &items)
+        .map_err(|e| StoreActorError::Inbox(e.kind()))
+        .and_then(|staged| {
+            if staged.iter().any(|s| *s) {
+                store
+                    .import(std::slice::from_ref(&dir), ImportOptions::default())
+                    .map_err(|e| StoreActorError::Store(e.to_string()))?;
+            }
+            Ok(staged)
+        });
+    // The staged plaintext goes as soon as the import has committed (or failed).
+    let _ = std::fs::remove_dir_all(&dir);
+    let staged = result?;
+    let mut inserted = Inserted::default();
+    for (item, staged) in items.iter().zip(staged) {
+        let held = staged
+            && store
+                .item(&item.id)
+                .map_err(|e| StoreActorError::Store(e.to_string()))?
+                .is_some();
+        if !held {
+            inserted.rejected += 1;
+            continue;
+        }
+        // Invariant: a poisoned lock means a panic elsewhere, which is already a bug; keep the
+        // set usable rather than cascade.
+        let mut set = set.write().unwrap_or_else(|p| p.into_inner());
+        if set.insert(key_of(item.id)).unwrap_or(false) {
+            inserted.stored += 1;
+        }
+    }
+    Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_components;
+
+    #[test]
+    fn paths_that_could_escape_are_refused() {
+        assert!(safe_components(b"000/0000000001/20240101/ADT-00/f_1").is_some());
+        for bad in [
+            &b""[..],
+            b"/abs",
+            b"a//b",
+            b"a/../b",
+            b"./a",
+            b"a\\b",
+            b"a\0b",
+            b"\xff",
+        ] {
+            assert!(safe_components(bad).is_none(), "{bad:?}");
+        }
+        let deep = "a/".repeat(20) + "a";
+        assert!(safe_components(deep.as_bytes()).is_none());
+    }
+}

@@ -1,0 +1,480 @@
+//! The sync stream (`/kizuna/sync/1`): one reconciliation `Session`, then item transfer, on one
+//! libp2p stream opened by the initiator. Every payload is `tag:u8 body` in a length-prefixed
+//! frame (`frame.rs`), at most [`PAYLOAD_BYTES_MAX`].
+//!
+//! ```text
+//! 1 RECONCILE  body = one kizuna-sync frame                       both ways, until both Done
+//! 2 FETCH      body = n × id[32], 1 ≤ n ≤ FETCH_IDS_MAX            initiator → responder
+//! 3 ITEM       body = id[32] size:u32 nloc:u8 nloc × (facility[10] len:u16 path[len])
+//!                     followed by ⌈size / CHUNK_BYTES⌉ CHUNK frames  either way
+//! 4 CHUNK      body = item bytes, ≤ CHUNK_BYTES
+//! 5 MISSING    body = id[32]: requested but not held               responder → initiator
+//! 6 BATCH_END  body = empty: the FETCH is fully answered           responder → initiator
+//! 7 PUSH_END   body = empty: no more pushed ITEMs                  initiator → responder
+//! 8 PUSH_ACK   body = stored:u32 rejected:u32                      responder → initiator
+//! 9 CLOSE      body = empty: the initiator is finished             initiator → responder
+//! ```
+//!
+//! The initiator drives both directions so one `kizuna sync` run is complete when it exits: it
+//! fetches its `Need` in batches, pushes its `Have`, waits for the responder's acknowledgement
+//! that the pushed items are stored, then closes. The responder accepts pushed items only if its
+//! own session reported them as `Need`, and every received item is hashed before it is stored:
+//! a mismatch aborts the sync and the peer is disconnected.
+//!
+//! Why one stream and strict turn-taking: it keeps per-peer memory to one frame in flight per
+//! direction plus one bounded batch (house style 11: finish local work before accepting more).
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use futures::io::{AsyncRead, AsyncWrite, WriteHalf};
+use kizuna_sync::{Config, Event, FailReason, ItemId, MemItemSet, Millis, Session};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::frame::{self, FrameError, PAYLOAD_BYTES_MAX};
+use crate::daemon::store::{
+    Item, LOCATIONS_PER_ITEM_MAX, Location, PATH_BYTES_MAX, StoreActorError, StoreHandle,
+};
+
+const TAG_RECONCILE: u8 = 1;
+const TAG_FETCH: u8 = 2;
+const TAG_ITEM: u8 = 3;
+const TAG_CHUNK: u8 = 4;
+const TAG_MISSING: u8 = 5;
+const TAG_BATCH_END: u8 = 6;
+const TAG_PUSH_END: u8 = 7;
+const TAG_PUSH_ACK: u8 = 8;
+const TAG_CLOSE: u8 = 9;
+
+/// Ids per FETCH: one store batch (the serving side scans locations once per batch).
+pub const FETCH_IDS_MAX: usize = 256;
+/// Item bytes per CHUNK frame: fits a payload with room for the tag.
+pub const CHUNK_BYTES: usize = 60 * 1024;
+/// Largest item accepted over the network. SS-MIX2 messages are 1–3 KB; extended-storage
+/// documents can be larger. Bounds what one peer can make us buffer for one item.
+pub const ITEM_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Received items are stored in batches of at most this many items or bytes, whichever comes
+/// first: one import transaction each, and a bounded buffer per peer.
+pub const INSERT_BATCH_ITEMS: usize = 256;
+pub const INSERT_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Ids a session may report each way. Beyond this the sync stops collecting and reports itself
+/// partial; the next sync continues. 2^18 ids are 8 MiB, the session's own riblt bound.
+pub const DIFF_IDS_MAX: usize = 1 << 18;
+
+/// How a sync ended badly. Nothing here carries item contents or paths.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("framing: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the peer closed the stream early")]
+    Closed,
+    #[error("reconciliation failed: {0:?}")]
+    Session(FailReason),
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    #[error("item hash mismatch (tampered or corrupt item)")]
+    HashMismatch,
+    #[error("store: {0}")]
+    Store(#[from] StoreActorError),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl SyncError {
+    /// Whether the peer misbehaved (as opposed to a local fault or a lossy link), so that the
+    /// caller disconnects it.
+    pub fn is_hostile(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Frame(FrameError::Oversized { .. })
+                | SyncError::Protocol(_)
+                | SyncError::HashMismatch
+        )
+    }
+}
+
+/// What one sync did, from this side's point of view.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Report {
+    /// Items the peer had and we lacked, per the reconciliation.
+    pub need: u64,
+    /// Items we had and the peer lacked.
+    pub have: u64,
+    /// Items received and newly stored here.
+    pub items_received: u64,
+    /// Items sent (fetched from us or pushed by us).
+    pub items_sent: u64,
+    /// Items the peer stored from our push (initiator only; from the peer's acknowledgement).
+    pub items_stored_by_peer: u64,
+    /// Items refused on either side (no valid location, or the import did not keep them).
+    pub items_rejected: u64,
+    /// Requested items the peer no longer held.
+    pub items_missing: u64,
+    pub item_bytes_received: u64,
+    pub item_bytes_sent: u64,
+    pub wire_bytes_received: u64,
+    pub wire_bytes_sent: u64,
+    /// Reconciliation round trips (session messages / 2, rounded up).
+    pub round_trips: u64,
+    /// Whether the difference exceeded [`DIFF_IDS_MAX`] and only part of it was transferred.
+    pub partial: bool,
+    pub duration_ms: u64,
+}
+
+/// One side of a sync stream.
+struct Conn<W> {
+    rx: mpsc::Receiver<Result<Vec<u8>, FrameError>>,
+    writer: WriteHalf<W>,
+    report: Report,
+}
+
+impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
+    async fn send(&mut self, tag: u8, body: &[u8]) -> Result<(), SyncError> {
+        frame::write_payload(&mut self.writer, tag, body).await?;
+        self.report.wire_bytes_sent += 5 + body.len() as u64;
+        Ok(())
+    }
+
+    /// Cancel-safe: a channel receive loses nothing when dropped.
+    async fn recv(&mut self) -> Result<(u8, Vec<u8>), SyncError> {
+        let mut payload = self.rx.recv().await.ok_or(SyncError::Closed)??;
+        self.report.wire_bytes_received += 4 + payload.len() as u64;
+        // Invariant: the reader never yields an empty payload (FrameError::Empty).
+        let tag = payload.remove(0);
+        Ok((tag, payload))
+    }
+
+    async fn send_item(&mut self, item: &Item) -> Result<(), SyncError> {
+        let size = u32::try_from(item.bytes.len())
+            .ok()
+            .filter(|s| (*s as usize) <= ITEM_BYTES_MAX);
+        let Some(size) = size else {
+            // Too large for the peer to accept; it will count it missing.
+            return Ok(());
+        };
+        let mut header = Vec::with_capacity(64);
+        header.extend_from_slice(&item.id);
+        header.extend_from_slice(&size.to_be_bytes());
+        let locations: Vec<&Location> = item
+            .locations
+            .iter()
+            .filter(|l| l.facility.len() == 10 && l.path.len() <= PATH_BYTES_MAX)
+            .take(LOCATIONS_PER_ITEM_MAX)
+            .collect();
+        header.push(locations.len() as u8);
+        for loc in locations {
+            header.extend_from_slice(loc.facility.as_bytes());
+            header.extend_from_slice(&(loc.path.len() as u16).to_be_bytes());
+            header.extend_from_slice(&loc.path);
+        }
+        self.send(TAG_ITEM, &header).await?;
+        for chunk in item.bytes.chunks(CHUNK_BYTES) {
+            self.send(TAG_CHUNK, chunk).await?;
+        }
+        self.report.items_sent += 1;
+        self.report.item_bytes_sent += item.bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Receives the chunks of an item whose ITEM header is `header`, and checks its hash.
+    async fn recv_item(&mut self, header: &[u8]) -> Result<Item, SyncError> {
+        let bad = SyncError::Protocol("malformed ITEM header");
+        let (id, rest) = header.split_first_chunk::<32>().ok_or(bad)?;
+        let (size, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or(SyncError::Protocol("malformed ITEM header"))?;
+        let size = u32::from_be_bytes(*size) as usize;
+        if size > ITEM_BYTES_MAX {
+            return Err(SyncError::Protocol("item larger than ITEM_BYTES_MAX"));
+        }
+        let (&nloc, mut rest) = rest
+            .split_first()
+            .ok_or(SyncError::Protocol("malformed ITEM header"))?;
+        if nloc as usize > LOCATIONS_PER_ITEM_MAX {
+            return Err(SyncError::Protocol("too many locations"));
+        }
+        let mut locations = Vec::with_capacity(nloc as usize);
+        for _ in 0..nloc {
+            let (facility, after) = rest
+                .split_first_chunk::<10>()
+                .ok_or(SyncError::Protocol("malformed location"))?;
+            let (len, after) = after
+                .split_first_chunk::<2>()
+                .ok_or(SyncError::Protocol("malformed location"))?;
+            let len = u16::from_be_bytes(*len) as usize;
+            if len > PATH_BYTES_MAX || after.len() < len {
+                return Err(SyncError::Protocol("malformed location"));
+            }
+            let facility = std::str::from_utf8(facility)
+                .map_err(|_| SyncError::Protocol("malformed facility"))?;
+            locations.push(Location {
+                facility: facility.to_owned(),
+                path: after[..len].to_vec(),
+            });
+            rest = &after[len..];
+        }
+        if !rest.is_empty() {
+            return Err(SyncError::Protocol("trailing bytes in ITEM"));
+        }
+        let mut bytes = Vec::with_capacity(size.min(CHUNK_BYTES));
+        while bytes.len() < size {
+            let (tag, chunk) = self.recv().await?;
+            if tag != TAG_CHUNK || chunk.len() > CHUNK_BYTES || bytes.len() + chunk.len() > size {
+                return Err(SyncError::Protocol("bad CHUNK"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let item = Item {
+            id: *id,
+            bytes,
+            locations,
+        };
+        if !item.hash_matches() {
+            return Err(SyncError::HashMismatch);
+        }
+        self.report.item_bytes_received += item.bytes.len() as u64;
+        Ok(item)
+    }
+}
+
+fn ids_body(ids: &[[u8; 32]]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.iter().copied()).collect()
+}
+
+fn parse_ids(body: &[u8]) -> Result<Vec<[u8; 32]>, SyncError> {
+    let (chunks, rest) = body.as_chunks::<32>();
+    if !rest.is_empty() || chunks.is_empty() || chunks.len() > FETCH_IDS_MAX {
+        return Err(SyncError::Protocol("malformed FETCH"));
+    }
+    Ok(chunks.to_vec())
+}
+
+/// The difference found by reconciliation.
+struct Diff {
+    have: Vec<[u8; 32]>,
+    need: Vec<[u8; 32]>,
+}
+
+/// Drives one session to Done over the stream (house style 1: the core stays sans-IO; this loop
+/// is the polling order documented on `Session`: transmit, events, timeout).
+async fn reconcile<W: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<W>,
+    set: &RwLock<MemItemSet>,
+    initiator: bool,
+) -> Result<Diff, SyncError> {
+    let base = Instant::now();
+    let now = || Millis(base.elapsed().as_millis() as u64);
+    let read = || set.read().unwrap_or_else(|p| p.into_inner());
+    let config = Config::default();
+    let mut session = if initiator {
+        Session::initiator(&*read(), config, now())
+    } else {
+        Session::responder(config, now())
+    };
+    let (mut have, mut need) = (HashSet::new(), HashSet::new());
+    let collect = |into: &mut HashSet<[u8; 32]>, ids: Vec<ItemId>, partial: &mut bool| {
+        for id in ids {
+            if into.len() >= DIFF_IDS_MAX {
+                *partial = true;
+                return;
+            }
+            into.insert(id.0);
+        }
+    };
+    loop {
+        if let Some(frame) = session.poll_transmit() {
+            conn.send(TAG_RECONCILE, &frame).await?;
+        }
+        let mut finished = None;
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Have(ids) => collect(&mut have, ids, &mut conn.report.partial),
+                Event::Need(ids) => collect(&mut need, ids, &mut conn.report.partial),
+                Event::Done => finished = Some(Ok(())),
+                Event::Failed(reason) => finished = Some(Err(SyncError::Session(reason))),
+            }
+        }
+        if let Some(result) = finished {
+            // A reliable stream never loses the final frame, so the session need not linger.
+            result?;
+            let stats = session.stats();
+            conn.report.round_trips = (stats.messages_sent + stats.messages_received).div_ceil(2);
+            let mut diff = Diff {
+                have: have.into_iter().collect(),
+                need: need.into_iter().collect(),
+            };
+            // Sorted so that transfers are deterministic (and tests reproducible).
+            diff.have.sort_unstable();
+            diff.need.sort_unstable();
+            conn.report.have = diff.have.len() as u64;
+            conn.report.need = diff.need.len() as u64;
+            return Ok(diff);
+        }
+        let deadline = session
+            .poll_timeout()
+            .map(|t| base + Duration::from_millis(t.0));
+        tokio::select! {
+            received = conn.recv() => {
+                let (tag, body) = received?;
+                if tag != TAG_RECONCILE {
+                    return Err(SyncError::Protocol("non-reconcile frame during reconciliation"));
+                }
+                session
+                    .handle_message(&*read(), &body, now())
+                    .map_err(|_| SyncError::Protocol("events not drained"))?;
+            }
+            () = sleep_until_opt(deadline) => session.handle_timeout(now()),
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs a whole sync as the initiator on a freshly opened stream.
+///
+/// Cancel-safety: dropping the future abandons the stream (the peer sees it reset); items
+/// already acknowledged by an insert stay stored.
+pub async fn initiate<S>(stream: S, store: &StoreHandle) -> Result<Report, SyncError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let (reader, writer) = futures::io::AsyncReadExt::split(stream);
+    let mut conn = Conn {
+        rx: frame::spawn_reader(reader, PAYLOAD_BYTES_MAX),
+        writer,
+        report: Report::default(),
+    };
+    let diff = reconcile(&mut conn, &store.set, true).await?;
+    for batch in diff.need.chunks(FETCH_IDS_MAX) {
+        conn.send(TAG_FETCH, &ids_body(batch)).await?;
+        let requested: HashSet<[u8; 32]> = batch.iter().copied().collect();
+        let mut received = Vec::new();
+        let mut seen = HashSet::new();
+        loop {
+            let (tag, body) = conn.recv().await?;
+            match tag {
+                TAG_ITEM => {
+                    let item = conn.recv_item(&body).await?;
+                    if !requested.contains(&item.id) || !seen.insert(item.id) {
+                        return Err(SyncError::Protocol("unrequested item"));
+                    }
+                    received.push(item);
+                }
+                TAG_MISSING => conn.report.items_missing += 1,
+                TAG_BATCH_END => break,
+                _ => return Err(SyncError::Protocol("unexpected frame while fetching")),
+            }
+        }
+        if !received.is_empty() {
+            let inserted = store.insert(received).await?;
+            conn.report.items_received += inserted.stored;
+            conn.report.items_rejected += inserted.rejected;
+        }
+    }
+    for batch in diff.have.chunks(FETCH_IDS_MAX) {
+        for item in store.read(batch.to_vec()).await? {
+            conn.send_item(&item).await?;
+        }
+    }
+    conn.send(TAG_PUSH_END, &[]).await?;
+    let (tag, body) = conn.recv().await?;
+    let ack: Option<&[u8; 8]> = body.as_slice().try_into().ok();
+    match (tag, ack) {
+        (TAG_PUSH_ACK, Some(ack)) => {
+            let stored = u32::from_be_bytes([ack[0], ack[1], ack[2], ack[3]]);
+            let rejected = u32::from_be_bytes([ack[4], ack[5], ack[6], ack[7]]);
+            conn.report.items_stored_by_peer = stored.into();
+            conn.report.items_rejected += u64::from(rejected);
+        }
+        _ => return Err(SyncError::Protocol("expected PUSH_ACK")),
+    }
+    conn.send(TAG_CLOSE, &[]).await?;
+    // Closing our write half tells the peer we are done; errors here change nothing.
+    let _ = futures::io::AsyncWriteExt::close(&mut conn.writer).await;
+    // Wait for the peer to close its side: it has then read CLOSE, so exiting now (as the
+    // one-shot `kizuna sync` does) cannot cut the frame off and leave the peer waiting for an
+    // idle timeout. Bounded by the caller's session timeout; stray frames are ignored.
+    while conn.rx.recv().await.is_some() {}
+    conn.report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(conn.report)
+}
+
+/// Serves one sync as the responder on an accepted stream. Cancel-safety as [`initiate`].
+pub async fn respond<S>(stream: S, store: &StoreHandle) -> Result<Report, SyncError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let (reader, writer) = futures::io::AsyncReadExt::split(stream);
+    let mut conn = Conn {
+        rx: frame::spawn_reader(reader, PAYLOAD_BYTES_MAX),
+        writer,
+        report: Report::default(),
+    };
+    let diff = reconcile(&mut conn, &store.set, false).await?;
+    let mut acceptable: HashSet<[u8; 32]> = diff.need.iter().copied().collect();
+    let mut pending: Vec<Item> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let (mut stored, mut rejected) = (0u64, 0u64);
+    loop {
+        let (tag, body) = conn.recv().await?;
+        match tag {
+            // The initiator may finish its session a frame before we see our last one
+            // acknowledged; a stray reconcile frame after Done carries nothing we need.
+            TAG_RECONCILE => {}
+            TAG_FETCH => {
+                let ids = parse_ids(&body)?;
+                let items = store.read(ids.clone()).await?;
+                let held: HashSet<[u8; 32]> = items.iter().map(|i| i.id).collect();
+                for item in &items {
+                    conn.send_item(item).await?;
+                }
+                for id in ids.iter().filter(|id| !held.contains(*id)) {
+                    conn.send(TAG_MISSING, id).await?;
+                }
+                conn.send(TAG_BATCH_END, &[]).await?;
+            }
+            TAG_ITEM => {
+                let item = conn.recv_item(&body).await?;
+                if !acceptable.remove(&item.id) {
+                    return Err(SyncError::Protocol("pushed item we did not need"));
+                }
+                pending_bytes += item.bytes.len();
+                pending.push(item);
+                if pending.len() >= INSERT_BATCH_ITEMS || pending_bytes >= INSERT_BATCH_BYTES {
+                    let inserted = store.insert(std::mem::take(&mut pending)).await?;
+                    pending_bytes = 0;
+                    stored += inserted.stored;
+                    rejected += inserted.rejected;
+                }
+            }
+            TAG_PUSH_END => {
+                if !pending.is_empty() {
+                    let inserted = store.insert(std::mem::take(&mut pending)).await?;
+                    pending_bytes = 0;
+                    stored += inserted.stored;
+                    rejected += inserted.rejected;
+                }
+                conn.report.items_received = stored;
+                conn.report.items_rejected = rejected;
+                let mut ack = Vec::with_capacity(8);
+                ack.extend_from_slice(&u32::try_from(stored).unwrap_or(u32::MAX).to_be_bytes());
+                ack.extend_from_slice(&u32::try_from(rejected).unwrap_or(u32::MAX).to_be_bytes());
+                conn.send(TAG_PUSH_ACK, &ack).await?;
+            }
+            TAG_CLOSE => break,
+            _ => return Err(SyncError::Protocol("unexpected frame")),
+        }
+    }
+    let _ = futures::io::AsyncWriteExt::close(&mut conn.writer).await;
+    conn.report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(conn.report)
+}
