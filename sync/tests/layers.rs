@@ -1062,3 +1062,77 @@ fn transfer_overhead_and_rate_for_small_items() {
     // Request id 32 + manifest ~70 + want ~36 + chunk header ~37 + done 35: about 210 B.
     assert!(overhead < 260.0, "overhead {overhead} B per item");
 }
+
+// ---- Property tests of the new wire types ----------------------------------------------------
+
+mod wire_properties {
+    use super::*;
+    use kizuna_sync::transfer::chunk_count;
+    use proptest::prelude::*;
+
+    fn arb_id() -> impl Strategy<Value = ItemId> {
+        any::<[u8; 32]>().prop_map(ItemId)
+    }
+
+    fn arb_frame() -> impl Strategy<Value = Frame> {
+        let ids = || proptest::collection::vec(arb_id(), 0..20);
+        prop_oneof![
+            ids().prop_map(|ids| Frame::Request { ids }),
+            ids().prop_map(|ids| Frame::Unavailable { ids }),
+            (arb_id(), 0u64..(5 * CHUNK_BYTES as u64)).prop_map(|(id, size)| Frame::Manifest {
+                id,
+                size,
+                hashes: (0..chunk_count(size)).map(|i| [i as u8; 32]).collect(),
+            }),
+            (arb_id(), proptest::collection::vec(0u32..1024, 0..16))
+                .prop_map(|(id, indices)| Frame::Want { id, indices }),
+            (
+                arb_id(),
+                0u32..1024,
+                proptest::collection::vec(any::<u8>(), 0..300)
+            )
+                .prop_map(|(id, index, bytes)| Frame::Chunk { id, index, bytes }),
+            (arb_id(), any::<bool>()).prop_map(|(id, ok)| Frame::Done { id, ok }),
+        ]
+    }
+
+    fn arb_envelope() -> impl Strategy<Value = Envelope> {
+        prop_oneof![
+            proptest::collection::btree_set(0u64..10_000, 0..30).prop_map(|set| Envelope::Hello(
+                set.into_iter()
+                    .map(fac)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            )),
+            (any::<u32>(), proptest::collection::vec(any::<u8>(), 0..200))
+                .prop_map(|(index, frame)| Envelope::Scoped { index, frame }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_transfer_frame_round_trips(frame in arb_frame()) {
+            prop_assert_eq!(Frame::decode(&frame.encode()), Ok(frame));
+        }
+
+        #[test]
+        fn every_envelope_round_trips(envelope in arb_envelope()) {
+            prop_assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope));
+        }
+
+        #[test]
+        fn decoding_mutated_frames_never_panics(
+            frame in arb_frame(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        ) {
+            let mut bytes = frame.encode();
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] = value;
+            }
+            let _ = Frame::decode(&bytes);
+            let _ = Envelope::decode(&bytes);
+        }
+    }
+}
