@@ -1136,3 +1136,64 @@ mod wire_properties {
         }
     }
 }
+
+#[test]
+fn a_hostile_hello_gets_only_what_our_policy_permits() {
+    let (stores, _) = three_facility_stores();
+    let ours = AllowList::new([fac(2)]);
+    let mut responder = ScopedSync::responder(
+        &ours,
+        [fac(1), fac(2), fac(3)],
+        Config::default(),
+        Millis(0),
+    );
+    // A scoped frame before any hello is refused.
+    let early = Envelope::Scoped {
+        index: 0,
+        frame: vec![2, 0, 0],
+    }
+    .encode();
+    let mut probe = ScopedSync::responder(&ours, [fac(2)], Config::default(), Millis(0));
+    assert!(probe.handle_message(&stores[0], &early, Millis(1)).is_ok());
+    assert!(matches!(
+        probe.poll_event(),
+        Some(ScopedEvent::Failed(
+            kizuna_sync::scope::ScopedFailReason::UnexpectedScope
+        ))
+    ));
+
+    let hello = Envelope::Hello(vec![fac(1), fac(2), fac(3)]).encode();
+    assert!(
+        responder
+            .handle_message(&stores[0], &hello, Millis(1))
+            .is_ok()
+    );
+    assert_eq!(
+        responder.poll_event(),
+        Some(ScopedEvent::Agreed(AgreedScope::intersect(
+            &[fac(2)],
+            &[fac(2)]
+        )))
+    );
+    // Our reply proposes only what our policy permits.
+    let reply = responder.poll_transmit().expect("hello reply");
+    assert_eq!(Envelope::decode(&reply), Ok(Envelope::Hello(vec![fac(2)])));
+    // Asking for "scope 2" of its own list (facility 3) is out of the agreed list.
+    let sneaky = Envelope::Scoped {
+        index: 2,
+        frame: vec![2, 0, 0],
+    }
+    .encode();
+    assert!(
+        responder
+            .handle_message(&stores[0], &sneaky, Millis(2))
+            .is_ok()
+    );
+    assert!(matches!(
+        responder.poll_event(),
+        Some(ScopedEvent::Failed(
+            kizuna_sync::scope::ScopedFailReason::UnexpectedScope
+        ))
+    ));
+    assert_eq!(responder.poll_transmit(), None);
+}
