@@ -189,7 +189,7 @@ pub struct TransferStats {
 #[derive(Debug)]
 pub struct Transfer {
     agreed: AgreedScope,
-    policy: Box<dyn ScopePolicy>,
+    policy: Box<dyn ScopePolicy + Send>,
     now: Millis,
     // Sending side.
     queue: TransferQueue,
@@ -447,7 +447,7 @@ impl ChunkStore for MemChunkStore {
 
 impl Transfer {
     /// A transfer under `agreed` scopes (from the scoped sync), checked with `policy` per item.
-    pub fn new(agreed: AgreedScope, policy: Box<dyn ScopePolicy>, now: Millis) -> Transfer {
+    pub fn new(agreed: AgreedScope, policy: Box<dyn ScopePolicy + Send>, now: Millis) -> Transfer {
         Transfer {
             agreed,
             policy,

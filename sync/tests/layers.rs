@@ -1197,3 +1197,14 @@ fn a_hostile_hello_gets_only_what_our_policy_permits() {
     ));
     assert_eq!(responder.poll_transmit(), None);
 }
+
+/// The node daemon moves these state machines between tokio tasks.
+#[test]
+fn state_machines_are_send() {
+    fn send<T: Send>() {}
+    send::<kizuna_sync::Session>();
+    send::<ScopedSync>();
+    send::<Transfer>();
+    send::<Doc>();
+    send::<MemChunkStore>();
+}
