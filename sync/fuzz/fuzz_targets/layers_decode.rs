@@ -4,11 +4,12 @@
 //! Input: frames, each `len:u16le bytes`. The first frame is decoded alone as an envelope and as
 //! a transfer frame (each must re-encode to an equal value); then all frames go, in order, to a
 //! responder `ScopedSync` and to a `Transfer` that holds items in and out of the agreed scope and
-//! has asked for some. Nothing may panic, emitted frames must decode and stay under their caps,
+//! has asked for some, and as change items to an Automerge document. Nothing may panic, emitted frames must decode and stay under their caps,
 //! and no manifest or chunk for an out-of-scope item may ever be emitted.
 
 #![no_main]
 
+use kizuna_sync::doc::{Doc, DocId};
 use kizuna_sync::limits::{ENVELOPE_BYTES_MAX, TRANSFER_FRAME_BYTES_MAX};
 use kizuna_sync::meta::{DataType, ItemKind, ItemMeta, MemItemSource, ScopeTag, item_id_of};
 use kizuna_sync::scope::{AgreedScope, AllowList, Envelope, MemScopedSets, ScopedSync};
@@ -79,7 +80,11 @@ fuzz_target!(|data: &[u8]| {
     let mut chunks = MemChunkStore::new();
     transfer.fetch(&[item_id_of(&[7; 10]), item_id_of(b"")], Millis(0));
 
+    let mut doc = Doc::new(DocId([1; 16]), b"fuzz");
     for (i, frame) in frames.iter().enumerate() {
+        // Hostile change bytes: verified, parsed, held back or applied, never a panic.
+        let _ = doc.apply_item(&item_id_of(frame), frame);
+        let _ = doc.conflicts(&["a", "b"]);
         let now = Millis(i as u64 * 7_000);
         while sync.poll_event().is_some() {}
         let _ = sync.handle_message(&sets, frame, now);
