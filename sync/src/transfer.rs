@@ -32,6 +32,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
 
 use crate::item::{ID_BYTES, ItemId};
 use crate::limits::{
@@ -56,8 +57,9 @@ const TAG_UNAVAILABLE: u8 = 37;
 /// SHA-256 of one chunk.
 pub type ChunkHash = [u8; 32];
 
-/// A transfer frame.
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// A transfer frame. Its `Debug` prints a chunk's length, never its bytes (item bodies are
+/// patient data and debug output reaches logs).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Frame {
     Request {
         ids: Vec<ItemId>,
@@ -246,6 +248,37 @@ fn sha256(bytes: &[u8]) -> ChunkHash {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Frame::Request { ids } => f.debug_struct("Request").field("ids", ids).finish(),
+            Frame::Manifest { id, size, hashes } => f
+                .debug_struct("Manifest")
+                .field("id", id)
+                .field("size", size)
+                .field("chunks", &hashes.len())
+                .finish(),
+            Frame::Want { id, indices } => f
+                .debug_struct("Want")
+                .field("id", id)
+                .field("indices", indices)
+                .finish(),
+            Frame::Chunk { id, index, bytes } => f
+                .debug_struct("Chunk")
+                .field("id", id)
+                .field("index", index)
+                .field("len", &bytes.len())
+                .finish(),
+            Frame::Done { id, ok } => f
+                .debug_struct("Done")
+                .field("id", id)
+                .field("ok", ok)
+                .finish(),
+            Frame::Unavailable { ids } => f.debug_struct("Unavailable").field("ids", ids).finish(),
+        }
+    }
 }
 
 impl From<WireError> for FrameError {

@@ -1208,3 +1208,21 @@ fn state_machines_are_send() {
     send::<Doc>();
     send::<MemChunkStore>();
 }
+
+#[test]
+fn debug_output_never_shows_item_bodies() {
+    let secret = b"PID|||0000123^^^^PI||KIZUNA^TARO".to_vec();
+    let chunk = Frame::Chunk {
+        id: item_id_of(&secret),
+        index: 0,
+        bytes: secret.clone(),
+    };
+    let change = ChangeItem::new(DOC, secret);
+    for shown in [format!("{chunk:?}"), format!("{change:?}")] {
+        assert!(
+            !shown.contains("KIZUNA") && !shown.contains("80, 73, 68"),
+            "{shown}"
+        );
+        assert!(shown.contains("len"), "{shown}");
+    }
+}
