@@ -383,7 +383,7 @@ impl Decoder {
     /// Each remaining item lands in cell i with probability p_i = 1 / (1 + i/2). When some cells
     /// are empty, the maximum-likelihood fit of how many items would leave exactly those cells
     /// empty is accurate ([`Estimate::Empties`]). When every cell is occupied, the signed counts
-    /// still tell: a count sums ±1 per item in the cell, so E[c_i²] = r·p_i + (δ·p_i)² with δ the
+    /// still tell: a count sums ±1 per item in the cell, so E\[c_i²\] = r·p_i + (δ·p_i)² with δ the
     /// net count of cell 0; that moment estimate has ~25 % error at 64 cells
     /// ([`Estimate::Counts`]), and underestimates once counts wrap past ±127 (r ≳ 2,000).
     pub fn estimate(&self) -> Estimate {

@@ -471,7 +471,7 @@ fn encode_range(out: &mut Vec<u8>, prev_ts: u64, range: &Range) {
     }
 }
 
-fn put_ids(out: &mut Vec<u8>, ids: &[ItemId]) {
+pub(crate) fn put_ids(out: &mut Vec<u8>, ids: &[ItemId]) {
     put_varint(out, ids.len() as u64);
     for id in ids {
         out.extend_from_slice(&id.0);
@@ -543,7 +543,7 @@ fn varint_len(mut value: u64) -> usize {
     len
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -552,18 +552,18 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Cursor over untrusted input; every read checks the remaining length first.
-struct Reader<'a> {
-    rest: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub(crate) rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn u8(&mut self) -> Result<u8, WireError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, WireError> {
         let (&first, rest) = self.rest.split_first().ok_or(WireError::Truncated)?;
         self.rest = rest;
         Ok(first)
     }
 
-    fn bytes(&mut self, len: usize) -> Result<&'a [u8], WireError> {
+    pub(crate) fn bytes(&mut self, len: usize) -> Result<&'a [u8], WireError> {
         if len > self.rest.len() {
             return Err(WireError::Truncated);
         }
@@ -572,7 +572,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn varint(&mut self) -> Result<u64, WireError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for i in 0..VARINT_BYTES_MAX {
             let byte = self.u8()?;
@@ -589,15 +589,15 @@ impl<'a> Reader<'a> {
         Err(WireError::VarintOverlong)
     }
 
-    fn round(&mut self) -> Result<u32, WireError> {
+    pub(crate) fn round(&mut self) -> Result<u32, WireError> {
         u32::try_from(self.varint()?).map_err(|_| WireError::RoundOverflow)
     }
 
-    fn index(&mut self) -> Result<u32, WireError> {
+    pub(crate) fn index(&mut self) -> Result<u32, WireError> {
         u32::try_from(self.varint()?).map_err(|_| WireError::IndexOverflow)
     }
 
-    fn flag(&mut self) -> Result<bool, WireError> {
+    pub(crate) fn flag(&mut self) -> Result<bool, WireError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -605,7 +605,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn end(&self) -> Result<(), WireError> {
+    pub(crate) fn end(&self) -> Result<(), WireError> {
         if self.rest.is_empty() {
             Ok(())
         } else {
@@ -614,7 +614,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of at most `max`, returned as usize.
-    fn count(&mut self, max: usize) -> Result<usize, WireError> {
+    pub(crate) fn count(&mut self, max: usize) -> Result<usize, WireError> {
         let count = self.varint()?;
         usize::try_from(count)
             .ok()
@@ -622,7 +622,7 @@ impl<'a> Reader<'a> {
             .ok_or(WireError::ListTooLong)
     }
 
-    fn ids(&mut self) -> Result<Vec<ItemId>, WireError> {
+    pub(crate) fn ids(&mut self) -> Result<Vec<ItemId>, WireError> {
         let count = self.count(LIST_IDS_MAX)?;
         // Check the input holds them all before allocating anything sized by the peer.
         let bytes = self.bytes(count * ID_BYTES)?;
