@@ -53,6 +53,10 @@ pub struct Message<'a> {
     /// is its ID. For `MSH` index 1 is the separator character, so indexes equal HL7 numbers.
     fields: Vec<Span>,
     warnings: Vec<Warning>,
+    /// Whether any value holds the escape character. When none does, values are handed out
+    /// without an escape character in their delimiters, so unescaping is skipped without a
+    /// search per value (most SS-MIX2 messages contain no escape at all).
+    has_escapes: bool,
 }
 
 /// One segment of a [`Message`], borrowed from it.
@@ -348,6 +352,7 @@ impl<'a> Message<'a> {
             segments: Vec::with_capacity(16),
             fields: Vec::with_capacity(body.len() / 8),
             warnings: Vec::new(),
+            has_escapes: false,
         };
         message.index(start, end, &mut sink);
         message.warnings = sink.list;
@@ -410,6 +415,7 @@ impl<'a> Message<'a> {
                     let in_msh2 =
                         field == 2 && is_header_id(self.field_text(first_field).as_bytes());
                     if !in_msh2 {
+                        self.has_escapes = true;
                         let segment_end = bytes[pos..end]
                             .iter()
                             .position(|&b| b == b'\r' || b == b'\n')
@@ -515,10 +521,18 @@ impl<'a> Message<'a> {
         let header = fields
             .first()
             .is_some_and(|s| is_header_id(span_str(self.text, *s).as_bytes()));
+        let delimiters = if self.has_escapes {
+            self.delimiters
+        } else {
+            Delimiters {
+                escape: None,
+                ..self.delimiters
+            }
+        };
         Some(Segment {
             text: self.text,
             fields,
-            delimiters: self.delimiters,
+            delimiters,
             index,
             header,
         })
