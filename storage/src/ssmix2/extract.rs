@@ -383,10 +383,19 @@ pub fn extract(msg: &Message<'_>) -> Clinical {
 
 /// Demographics from one PID segment.
 pub fn patient(pid: &Segment<'_>) -> Patient {
-    let names: Vec<Element<'_>> = pid.field(5).repetitions().collect();
-    let by_type = |t: &str| names.iter().find(|n| n.component(8).raw() == t);
-    let kanji = by_type("I").or(names.first()).and_then(|n| name(*n));
-    let kana = by_type("P").and_then(|n| name(*n));
+    // One pass over the PID-5 repetitions, no allocation: the kanji (XPN.8 `I`, else the first)
+    // and the kana (XPN.8 `P`) names.
+    let (mut first, mut kanji, mut kana) = (None, None, None);
+    for rep in pid.field(5).repetitions() {
+        first = first.or(Some(rep));
+        match rep.component(8).raw() {
+            "I" if kanji.is_none() => kanji = Some(rep),
+            "P" if kana.is_none() => kana = Some(rep),
+            _ => {}
+        }
+    }
+    let kanji = kanji.or(first).and_then(name);
+    let kana = kana.and_then(name);
     Patient {
         id: text(pid.component(3, 1)),
         kanji_name: kanji,

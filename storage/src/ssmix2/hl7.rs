@@ -1129,15 +1129,27 @@ fn check_escape(
     close
 }
 
-/// Splits on `sep`, or yields `raw` whole when the delimiter is not declared.
+/// Splits on `sep`, or yields `raw` whole when the delimiter is not declared. A byte scan:
+/// `sep` is ASCII, so every cut is a character boundary.
 fn split(raw: &str, sep: Option<u8>) -> impl Iterator<Item = &str> {
-    // An absent delimiter uses a character no text contains after MSH parsing (a NUL cannot be a
-    // delimiter, and a NUL inside a value is then simply not split on).
-    let sep = sep.map_or('\0', char::from);
-    let whole = sep == '\0';
-    let mut parts = raw.split(sep);
-    let mut first = Some(raw);
-    std::iter::from_fn(move || if whole { first.take() } else { parts.next() })
+    let mut rest = Some(raw);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        let Some(sep) = sep else {
+            rest = None;
+            return Some(current);
+        };
+        match current.bytes().position(|b| b == sep) {
+            Some(i) => {
+                rest = current.get(i + 1..);
+                current.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 /// The `n`th (1-based) piece of `raw` split on `sep`; empty when there is no such piece. A byte
