@@ -95,6 +95,10 @@ pub struct Counters {
     pub bodies_stored: u64,
     pub bodies_rejected: u64,
     pub bodies_unsolicited: u64,
+    /// Requested bodies a sender refused because their scope was not agreed with the requester.
+    pub bodies_withheld: u64,
+    /// Bodies that reached a node outside its scopes (each is also a violation).
+    pub bodies_out_of_scope: u64,
     pub violations: u64,
 }
 
