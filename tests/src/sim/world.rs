@@ -555,6 +555,12 @@ impl World {
             items_recovered: verdict.recovered,
             items_vanished: verdict.vanished,
             items_final: images.first().map_or(0, |image| image.keys.len()),
+            shelter_items: images[self.facilities + 1..]
+                .iter()
+                .map(|image| image.keys.len())
+                .sum(),
+            shelter_items_if_full: images.first().map_or(0, |image| image.keys.len())
+                * (images.len() - self.facilities - 1),
             trace_digest,
             state_digest: verdict.state_digest,
         };
