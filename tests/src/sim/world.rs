@@ -281,7 +281,10 @@ impl World {
                     codes.truncate(keep);
                     codes.into_iter().collect()
                 };
-                let tags: Vec<ScopeTag> = scopes.iter().map(|&code| facility_tag(code)).collect();
+                // Sorted as tags, not as codes ("fac:10" < "fac:2"): lookups binary-search them.
+                let mut tags: Vec<ScopeTag> =
+                    scopes.iter().map(|&code| facility_tag(code)).collect();
+                tags.sort();
                 let branching = rng.random_range(2..=16);
                 let leaf_items = rng.random_range(branching..=branching + 24);
                 let flush_interval_ms = if rng.random_bool(0.3) {
