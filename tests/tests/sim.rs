@@ -1,6 +1,6 @@
-//! Seeded deterministic simulation: five facilities and a hub syncing through loss,
-//! duplication, reordering, partitions, swizzles, clogs, crashes and clock skew, then healed and
-//! judged by the convergence checker.
+//! Seeded deterministic simulation: five facilities, a hub and one or two shelters (entitled to
+//! some facilities' scopes only) syncing through loss, duplication, reordering, partitions,
+//! swizzles, clogs, crashes and clock skew, then healed and judged by the convergence checker.
 //!
 //! - `cargo test --release -p kizuna-tests --test sim` runs 500 seeds (0..500).
 //! - `KIZUNA_SIM_SEEDS=20000` runs more; `KIZUNA_SIM_SEED_START=n` shifts the range.
@@ -92,6 +92,12 @@ fn seeds_converge_after_chaos() {
         );
         assert!(summary.crashes > 0 && summary.faults > 0, "{summary}");
         assert!(summary.sessions_checked_exact > 0, "{summary}");
+        // Shelters received items, and fewer than everything: scopes were exercised, not
+        // trivially empty or trivially full.
+        assert!(
+            summary.shelter_items > 0 && summary.shelter_items < summary.shelter_items_if_full,
+            "{summary}"
+        );
         // Frames were filled to the cap and cut at least once (newcomer seeds).
         assert!(
             summary.frame_bytes_max > kizuna_sync::wire::MESSAGE_BYTES_MAX as u64 * 9 / 10,

@@ -1,10 +1,13 @@
 //! The convergence checker, Jepsen `set-full` style, run after the network healed.
 //!
-//! Every written item is classified: `ok` (durable somewhere and present everywhere), `lost`
-//! (durable somewhere, missing somewhere), `recovered` (never durable when written, present
-//! everywhere), `vanished` (never durable, gone everywhere: a crash took it before any flush,
-//! which is allowed). Anything present that nobody wrote is `unexpected`. On top: identical key
-//! lists and state digests on every node, no duplicate ids, every body hashing to its id, no key
+//! Every node is entitled to a set of facility scopes; "everywhere" below means on every node
+//! entitled to the item's scope. Every written item is classified: `ok` (durable somewhere and
+//! present everywhere), `lost` (durable somewhere, missing somewhere), `recovered` (never durable
+//! when written, present everywhere), `vanished` (never durable, gone everywhere: a crash took it
+//! before any flush, which is allowed). Anything present that nobody wrote is `unexpected`, and
+//! anything a node holds outside its scopes is a leak. On top: every node's key list and state
+//! digest equal the reference node's (node 0, entitled to everything) restricted to its scopes,
+//! so fully entitled nodes are identical; no duplicate ids, every body hashing to its id, no key
 //! without a body or body without a key, and nothing left unflushed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +28,8 @@ const IDS_SHOWN_MAX: usize = 4;
 pub struct WriteRecord {
     pub key: Key,
     pub origin: usize,
+    /// The facility code of the item's scope (inside its body, so inside its id).
+    pub facility: u64,
     /// Durable at its origin: the facility was told the write is safe.
     pub acknowledged: bool,
     /// Durable on at least one node at some point. Durable items are never deleted, so each of
@@ -40,6 +45,42 @@ pub struct NodeImage {
     pub pending: usize,
     pub keys: Vec<Key>,
     pub bodies: BTreeMap<ItemId, Rc<[u8]>>,
+    /// Facility codes whose scopes the node is entitled to.
+    pub scopes: BTreeSet<u64>,
+}
+
+impl NodeImage {
+    /// This image cut down to `scopes`, judged by `history`: what a node entitled to `scopes`
+    /// must hold if this image is the truth.
+    fn restricted(
+        &self,
+        history: &BTreeMap<ItemId, WriteRecord>,
+        scopes: &BTreeSet<u64>,
+    ) -> NodeImage {
+        let within = |id: &ItemId| {
+            history
+                .get(id)
+                .is_some_and(|record| scopes.contains(&record.facility))
+        };
+        NodeImage {
+            node: self.node,
+            up: self.up,
+            pending: self.pending,
+            keys: self
+                .keys
+                .iter()
+                .filter(|key| within(&key.id))
+                .copied()
+                .collect(),
+            bodies: self
+                .bodies
+                .iter()
+                .filter(|(id, _)| within(id))
+                .map(|(id, body)| (*id, body.clone()))
+                .collect(),
+            scopes: scopes.clone(),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -161,18 +202,49 @@ pub fn check(history: &BTreeMap<ItemId, WriteRecord>, nodes: &[NodeImage]) -> Ve
                 show(&corrupt)
             ));
         }
+        let leaked: Vec<ItemId> = ids
+            .iter()
+            .filter(|id| {
+                history
+                    .get(id)
+                    .is_some_and(|record| !image.scopes.contains(&record.facility))
+            })
+            .copied()
+            .collect();
+        if !leaked.is_empty() {
+            verdict.problem(format!(
+                "node {n} holds {} items outside its scopes {:?}: {}",
+                leaked.len(),
+                image.scopes,
+                show(&leaked)
+            ));
+        }
         id_sets.push(ids);
         digests.push(state_digest(image));
     }
 
-    if let (Some(first), Some(first_ids)) = (nodes.first(), id_sets.first()) {
+    if let Some(first) = nodes.first() {
         verdict.state_digest = digests[0];
+        let all: BTreeSet<u64> = nodes
+            .iter()
+            .flat_map(|image| image.scopes.iter().copied())
+            .collect();
+        if first.scopes != all {
+            verdict.problem(format!(
+                "reference node {} is not entitled to every scope: {:?} of {all:?}",
+                first.node, first.scopes
+            ));
+        }
         for (i, image) in nodes.iter().enumerate().skip(1) {
-            let missing: Vec<ItemId> = first_ids.difference(&id_sets[i]).copied().collect();
-            let extra: Vec<ItemId> = id_sets[i].difference(first_ids).copied().collect();
+            // The reference cut down to this node's scopes; for a fully entitled node it is the
+            // reference itself, so those must be identical.
+            let expected = first.restricted(history, &image.scopes);
+            let expected_ids: BTreeSet<ItemId> = expected.keys.iter().map(|key| key.id).collect();
+            let missing: Vec<ItemId> = expected_ids.difference(&id_sets[i]).copied().collect();
+            let extra: Vec<ItemId> = id_sets[i].difference(&expected_ids).copied().collect();
             if !missing.is_empty() || !extra.is_empty() {
                 verdict.problem(format!(
-                    "node {} differs from node {}: lacks {} {}, has {} extra {}",
+                    "node {} differs from node {} within its scopes: lacks {} {}, has {} extra {}",
                     image.node,
                     first.node,
                     missing.len(),
@@ -180,14 +252,14 @@ pub fn check(history: &BTreeMap<ItemId, WriteRecord>, nodes: &[NodeImage]) -> Ve
                     extra.len(),
                     show(&extra)
                 ));
-            } else if image.keys != first.keys {
+            } else if image.keys != expected.keys {
                 verdict.problem(format!(
                     "node {} holds the same ids as node {} under different keys",
                     image.node, first.node
                 ));
-            } else if digests[i] != digests[0] {
+            } else if digests[i] != state_digest(&expected) {
                 verdict.problem(format!(
-                    "node {} state digest differs from node {}",
+                    "node {} state digest differs from node {} within its scopes",
                     image.node, first.node
                 ));
             }
@@ -210,8 +282,14 @@ pub fn check(history: &BTreeMap<ItemId, WriteRecord>, nodes: &[NodeImage]) -> Ve
 
     let mut lost = Vec::new();
     for (id, record) in history {
-        let present_on = id_sets.iter().filter(|set| set.contains(id)).count();
-        let everywhere = present_on == id_sets.len();
+        let entitled: Vec<&BTreeSet<ItemId>> = nodes
+            .iter()
+            .zip(&id_sets)
+            .filter(|(image, _)| image.scopes.contains(&record.facility))
+            .map(|(_, set)| set)
+            .collect();
+        let present_on = entitled.iter().filter(|set| set.contains(id)).count();
+        let everywhere = present_on == entitled.len();
         match (record.durable_somewhere, everywhere, present_on) {
             (true, true, _) => verdict.ok += 1,
             (true, false, _) => {
@@ -239,15 +317,22 @@ pub fn check(history: &BTreeMap<ItemId, WriteRecord>, nodes: &[NodeImage]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::store::item_id;
+    use crate::sim::store::{item_facility, item_id};
 
+    /// A body of facility `fill % 2`.
     fn body(timestamp_ms: u64, fill: u8) -> Rc<[u8]> {
         let mut bytes = timestamp_ms.to_le_bytes().to_vec();
+        bytes.push(fill % 2);
         bytes.extend(std::iter::repeat_n(fill, 120));
         bytes.into()
     }
 
-    /// Three identical nodes holding items 1..=4, all acknowledged; item 5 written but never durable.
+    /// Node 3, a shelter, is entitled to facility 1 only.
+    const SHELTER: usize = 3;
+
+    /// Three identical nodes entitled to facilities 0 and 1 holding items 1..=4 (facilities 1, 0,
+    /// 1, 0), all acknowledged, and a shelter holding items 1 and 3; item 5 written but never
+    /// durable.
     fn converged() -> (BTreeMap<ItemId, WriteRecord>, Vec<NodeImage>) {
         let bodies: Vec<Rc<[u8]>> = (1..=4).map(|i| body(i * 10, i as u8)).collect();
         let mut history = BTreeMap::new();
@@ -260,6 +345,7 @@ mod tests {
                 WriteRecord {
                     key,
                     origin: 1,
+                    facility: item_facility(b).expect("valid body"),
                     acknowledged: true,
                     durable_somewhere: true,
                 },
@@ -273,20 +359,26 @@ mod tests {
             WriteRecord {
                 key: unflushed,
                 origin: 2,
+                facility: 1,
                 acknowledged: false,
                 durable_somewhere: false,
             },
         );
         keys.sort();
-        let nodes = (0..3)
+        let mut nodes: Vec<NodeImage> = (0..3)
             .map(|node| NodeImage {
                 node,
                 up: true,
                 pending: 0,
                 keys: keys.clone(),
                 bodies: map.clone(),
+                scopes: BTreeSet::from([0, 1]),
             })
             .collect();
+        let mut shelter = nodes[0].restricted(&history, &BTreeSet::from([1]));
+        shelter.node = SHELTER;
+        assert_eq!(shelter.keys.len(), 2, "the shelter holds items 1 and 3");
+        nodes.push(shelter);
         (history, nodes)
     }
 
@@ -302,7 +394,7 @@ mod tests {
     #[test]
     fn catches_every_kind_of_divergence() {
         type Mutation = fn(&mut BTreeMap<ItemId, WriteRecord>, &mut Vec<NodeImage>);
-        let cases: [(&str, Mutation); 9] = [
+        let cases: [(&str, Mutation); 12] = [
             ("lost", |_, nodes| {
                 for node in nodes.iter_mut() {
                     let key = node.keys.remove(0);
@@ -341,6 +433,23 @@ mod tests {
             }),
             ("not quiescent", |_, nodes| nodes[1].pending = 2),
             ("down", |_, nodes| nodes[2].up = false),
+            ("outside its scopes", |_, nodes| {
+                // The shelter also holds item 2, of facility 0, which it is not entitled to.
+                let key = nodes[0].keys[1];
+                let leaked = nodes[0].bodies[&key.id].clone();
+                let shelter = &mut nodes[SHELTER];
+                shelter.keys.push(key);
+                shelter.keys.sort();
+                shelter.bodies.insert(key.id, leaked);
+            }),
+            ("lost", |_, nodes| {
+                // Every full node holds item 3; the shelter, also entitled to it, lost it.
+                let key = nodes[SHELTER].keys.remove(1);
+                nodes[SHELTER].bodies.remove(&key.id);
+            }),
+            ("not entitled to every scope", |_, nodes| {
+                nodes[0].scopes.remove(&0);
+            }),
             ("without key", |_, nodes| {
                 let stray = body(3, 77);
                 nodes[0].bodies.insert(item_id(&stray), stray);

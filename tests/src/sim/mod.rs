@@ -3,9 +3,11 @@
 //! Everything runs on one thread from one `u64` seed: a ChaCha8 RNG draws the weather (loss,
 //! duplication, reordering, partitions, swizzles, clogs, crashes, clock skew, flush policies,
 //! the workload), a global simulated clock in milliseconds orders an event queue, and each node
-//! sees only its own skewed clock. Nodes drive real [`kizuna_sync::Session`]s; their frames
-//! cross the simulated network as opaque packets, and item bodies move through a small
-//! fetch-by-id layer that verifies SHA-256 before storing.
+//! sees only its own skewed clock. Nodes drive real [`kizuna_sync::ScopedSync`]s over per-scope
+//! sets (the hub and facilities are entitled to every facility scope, shelters to a seeded
+//! subset); their frames cross the simulated network as opaque packets, and item bodies move
+//! through a small fetch-by-id layer that sends only agreed scopes and verifies SHA-256 before
+//! storing.
 //!
 //! A run has two phases. During chaos, facilities write and every fault fires. At heal, links
 //! are restored, faults stop and crashed nodes restart; the run continues until every node
@@ -95,6 +97,10 @@ pub struct Counters {
     pub bodies_stored: u64,
     pub bodies_rejected: u64,
     pub bodies_unsolicited: u64,
+    /// Requested bodies a sender refused because their scope was not agreed with the requester.
+    pub bodies_withheld: u64,
+    /// Bodies that reached a node outside its scopes (each is also a violation).
+    pub bodies_out_of_scope: u64,
     pub violations: u64,
 }
 
@@ -113,6 +119,10 @@ pub struct RunReport {
     pub items_recovered: usize,
     pub items_vanished: usize,
     pub items_final: usize,
+    /// Items held by the shelters at the end, summed, and what they would hold were they
+    /// entitled to everything: strictly between zero and the second, scopes were exercised.
+    pub shelter_items: usize,
+    pub shelter_items_if_full: usize,
     /// SHA-256 over every processed event and frame: equal traces mean equal runs.
     pub trace_digest: [u8; 32],
     pub state_digest: [u8; 32],
@@ -191,6 +201,8 @@ pub fn run_seed_catching(seed: u64, config: SimConfig) -> Result<RunReport, SimF
                     items_recovered: 0,
                     items_vanished: 0,
                     items_final: 0,
+                    shelter_items: 0,
+                    shelter_items_if_full: 0,
                     trace_digest: [0; 32],
                     state_digest: [0; 32],
                 }),
@@ -219,6 +231,8 @@ pub struct Summary {
     pub protocol_errors: u64,
     pub reopened: u64,
     pub items: u64,
+    pub shelter_items: u64,
+    pub shelter_items_if_full: u64,
     pub frame_bytes_max: u64,
     pub converge_ms_max: u64,
     pub converge_ms_max_seed: u64,
@@ -241,6 +255,8 @@ impl Summary {
         self.protocol_errors += report.counters.protocol_errors;
         self.reopened += report.counters.sessions_reopened;
         self.items += report.items_written as u64;
+        self.shelter_items += report.shelter_items as u64;
+        self.shelter_items_if_full += report.shelter_items_if_full as u64;
         self.frame_bytes_max = self
             .frame_bytes_max
             .max(report.counters.recon_frame_bytes_max);
@@ -262,7 +278,7 @@ impl fmt::Display for Summary {
             "{} seeds ({} failed), {:.1} simulated hours, {} packets ({} dropped, {} duplicated, \
              {} bodies corrupted, {} rejected on arrival), {} crashes, {} network faults, {} sessions ({} checked exact, \
              {} reopened by stale frames, {} protocol errors after a peer restart or reopen; \
-             largest frame {} bytes), {} items; convergence after heal: mean {} ms, max {} ms \
+             largest frame {} bytes), {} items ({} of {} on shelters); convergence after heal: mean {} ms, max {} ms \
              (seed {})",
             self.seeds,
             self.failed,
@@ -280,6 +296,8 @@ impl fmt::Display for Summary {
             self.protocol_errors,
             self.frame_bytes_max,
             self.items,
+            self.shelter_items,
+            self.shelter_items_if_full,
             self.converge_ms_total / passed.max(1),
             self.converge_ms_max,
             self.converge_ms_max_seed,

@@ -1,17 +1,28 @@
 //! A simulated node's item store: a durable part that survives a crash and a volatile part
 //! (received or written, not yet flushed) that a crash loses, as with SQLite's
-//! `synchronous=NORMAL` or a batch not yet committed.
+//! `synchronous=NORMAL` or a batch not yet committed. Items are kept per facility scope too,
+//! because that is what scoped reconciliation reads.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kizuna_sync::item::TIMESTAMP_MS_RESERVED;
-use kizuna_sync::{ItemId, Key, MemItemSet};
+use kizuna_sync::meta::ScopeTag;
+use kizuna_sync::scope::ScopedItemSets;
+use kizuna_sync::store::StoreError;
+use kizuna_sync::{ItemId, ItemSet, Key, MemItemSet};
 
 /// Bytes of the timestamp header at the start of every item body. The timestamp lives inside the
 /// hashed bytes so the whole key `(timestamp, id)` follows from the body: were it carried beside
 /// the body, a peer could pair one id with two timestamps and two nodes would never converge.
 pub const TIMESTAMP_HEADER_BYTES: usize = 8;
+
+/// Offset of the one-byte facility code that names the item's scope. Like the timestamp it is
+/// hashed, so a peer cannot relabel an item into another scope without changing its id.
+pub const FACILITY_OFFSET: usize = TIMESTAMP_HEADER_BYTES;
+
+/// Header bytes in all: timestamp, then facility code.
+pub const HEADER_BYTES: usize = FACILITY_OFFSET + 1;
 
 /// Why an incoming body was refused. Nothing refused is ever stored.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -30,8 +41,24 @@ pub fn item_id(body: &[u8]) -> ItemId {
     ItemId(id)
 }
 
+/// The facility (scope) code of a body, or `None` if it is too short to be an item.
+pub fn item_facility(body: &[u8]) -> Option<u64> {
+    if body.len() < HEADER_BYTES {
+        return None;
+    }
+    body.get(FACILITY_OFFSET).map(|code| u64::from(*code))
+}
+
+/// The scope tag of a facility code, as the sync core names it.
+pub fn facility_tag(code: u64) -> ScopeTag {
+    ScopeTag::facility(code)
+}
+
 /// The reconciliation key of a body, or `None` if the body cannot be an item.
 pub fn item_key(body: &[u8]) -> Option<Key> {
+    if body.len() < HEADER_BYTES {
+        return None;
+    }
     let header: [u8; TIMESTAMP_HEADER_BYTES] =
         body.get(..TIMESTAMP_HEADER_BYTES)?.try_into().ok()?;
     let timestamp_ms = u64::from_le_bytes(header);
@@ -50,6 +77,15 @@ pub struct Store {
     durable_bodies: BTreeMap<ItemId, Rc<[u8]>>,
     pending: BTreeMap<ItemId, (Key, Rc<[u8]>)>,
     live: MemItemSet,
+    /// `durable` and `live` split by facility scope, for [`ScopedItemSets`].
+    durable_scoped: BTreeMap<ScopeTag, MemItemSet>,
+    live_scoped: BTreeMap<ScopeTag, MemItemSet>,
+}
+
+impl ScopedItemSets for Store {
+    fn scope_set(&self, tag: &ScopeTag) -> Result<Option<&dyn ItemSet>, StoreError> {
+        Ok(self.live_scoped.get(tag).map(|set| set as &dyn ItemSet))
+    }
 }
 
 impl Store {
@@ -60,6 +96,11 @@ impl Store {
     /// The set the sync core reads: durable and pending items.
     pub fn live(&self) -> &MemItemSet {
         &self.live
+    }
+
+    /// The live items of one scope, if any.
+    pub fn live_scope(&self, tag: &ScopeTag) -> Option<&MemItemSet> {
+        self.live_scoped.get(tag)
     }
 
     pub fn contains(&self, id: &ItemId) -> bool {
@@ -94,9 +135,13 @@ impl Store {
         if self.contains(&key.id) {
             return Ok(false);
         }
-        // `item_key` refused the reserved timestamp, so the insert cannot fail.
+        let tag = item_facility(&body)
+            .map(facility_tag)
+            .ok_or(IngestError::Malformed)?;
+        // `item_key` refused the reserved timestamp, so the inserts cannot fail.
         let inserted = self.live.insert(key).unwrap_or(false);
         debug_assert!(inserted, "live and body maps agree");
+        let _ = self.live_scoped.entry(tag).or_default().insert(key);
         self.pending.insert(key.id, (key, body));
         Ok(true)
     }
@@ -104,11 +149,22 @@ impl Store {
     /// Puts an item straight into durable storage (a pre-seeded replica).
     pub fn preload(&mut self, body: Rc<[u8]>) -> Option<Key> {
         let key = item_key(&body)?;
+        let tag = facility_tag(item_facility(&body)?);
         if self.contains(&key.id) {
             return Some(key);
         }
         self.live.insert(key).ok()?;
         self.durable.insert(key).ok()?;
+        self.live_scoped
+            .entry(tag.clone())
+            .or_default()
+            .insert(key)
+            .ok()?;
+        self.durable_scoped
+            .entry(tag)
+            .or_default()
+            .insert(key)
+            .ok()?;
         self.durable_bodies.insert(key.id, body);
         Some(key)
     }
@@ -118,8 +174,11 @@ impl Store {
         let pending = std::mem::take(&mut self.pending);
         let mut flushed = Vec::with_capacity(pending.len());
         for (id, (key, body)) in pending {
-            // Pending keys passed `item_key`, so they are item keys.
+            // Pending keys passed `item_key` and `item_facility`, so they are item keys.
             let _ = self.durable.insert(key);
+            if let Some(tag) = item_facility(&body).map(facility_tag) {
+                let _ = self.durable_scoped.entry(tag).or_default().insert(key);
+            }
             self.durable_bodies.insert(id, body);
             flushed.push(id);
         }
@@ -132,6 +191,7 @@ impl Store {
         if lost > 0 {
             self.pending.clear();
             self.live = self.durable.clone();
+            self.live_scoped = self.durable_scoped.clone();
         }
         lost
     }
@@ -140,10 +200,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kizuna_sync::ItemSet;
 
     fn body(timestamp_ms: u64, fill: u8) -> Rc<[u8]> {
         let mut bytes = timestamp_ms.to_le_bytes().to_vec();
+        bytes.push(fill % 3);
         bytes.extend(std::iter::repeat_n(fill, 100));
         bytes.into()
     }
@@ -182,5 +242,9 @@ mod tests {
         assert!(store.contains(&id_a) && !store.contains(&id_b));
         assert_eq!(store.live().len(), Ok(1));
         assert_eq!(store.durable_keys().count(), 1);
+        // The per-scope sets follow: a's scope keeps a, b's scope is empty again.
+        let scope_len = |tag| store.live_scope(&facility_tag(tag)).map(|set| set.len());
+        assert_eq!(scope_len(1), Some(Ok(1)));
+        assert_eq!(scope_len(2).unwrap_or(Ok(0)), Ok(0));
     }
 }

@@ -4,16 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use kizuna_sync::meta::ScopeTag;
+use kizuna_sync::scope::{Envelope, ScopedFailReason};
 use kizuna_sync::session::Role;
-use kizuna_sync::wire::Message;
-use kizuna_sync::{Config, Event, FailReason, ItemId, ItemSet, Millis, Session};
+use kizuna_sync::{
+    AgreedScope, AllowList, Config, FailReason, ItemId, ItemSet, Millis, ScopedEvent, ScopedSync,
+};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::check::{self, NodeImage, WriteRecord};
 use super::net::{Faults, LinkOp, Network, NodeId, Packet, Payload, SessionKey};
-use super::store::{Store, TIMESTAMP_HEADER_BYTES};
+use super::store::{FACILITY_OFFSET, HEADER_BYTES, Store, facility_tag};
 use super::{Counters, RunReport, SimConfig, SimFailure};
 
 /// Global time at the start of a run, in ms since the Unix epoch (mid-2025), so skewed node
@@ -52,6 +55,10 @@ const EVENTS_MAX: u64 = 2_000_000;
 /// Pre-seeded items when a newcomer joins: over 2,048 ids (one 64 KiB frame of ids) at the top,
 /// so the first exchange cannot fit one frame.
 const NEWCOMER_PRESEEDED: std::ops::RangeInclusive<usize> = 1_500..=3_000;
+
+/// Shelters: nodes entitled to a seeded subset of the facility scopes, which write nothing and
+/// must end up with exactly their scopes' items and never see another.
+const SHELTERS: std::ops::RangeInclusive<usize> = 1..=2;
 
 /// Item body sizes, header included.
 const BODY_BYTES: std::ops::RangeInclusive<usize> = 100..=3000;
@@ -110,7 +117,7 @@ struct Weather {
 
 #[derive(Debug)]
 struct Slot {
-    session: Session,
+    session: ScopedSync,
     peer: NodeId,
     role: Role,
     /// The peer's incarnation when the session began: a protocol error after the peer restarted
@@ -128,6 +135,14 @@ struct Node {
     skew_ms: i64,
     config: Config,
     store: Store,
+    /// Facility codes whose scopes this node is entitled to, and the same as tags and as the
+    /// policy it applies to every peer (the simulation has no per-peer access rules).
+    scopes: BTreeSet<u64>,
+    tags: Vec<ScopeTag>,
+    policy: AllowList,
+    /// The last scopes agreed with each peer: the item layer sends a peer only bodies of these,
+    /// as the transfer layer checks every requested item against the agreement.
+    agreed: BTreeMap<NodeId, AgreedScope>,
     sessions: BTreeMap<SessionKey, Slot>,
     next_sid: u32,
     /// Outstanding fetches: id → (peer asked, global expiry).
@@ -146,6 +161,9 @@ struct Node {
 #[derive(Debug)]
 struct Exactness {
     responder: NodeId,
+    /// Facility codes of the agreed scopes, once the initiator learned them: the reports cover
+    /// only these.
+    agreed: Option<BTreeSet<u64>>,
     /// Versions of (initiator, responder) when the initiator started.
     versions: (u64, u64),
     /// Per side (initiator, responder): ids reported in `Have` and in `Need`, and `Done` seen.
@@ -159,6 +177,9 @@ pub(super) struct World {
     config: SimConfig,
     rng: ChaCha8Rng,
     weather: Weather,
+    /// Nodes `0..=facilities` (the hub and the facilities) write and are entitled to every
+    /// facility scope; the shelters after them are not.
+    facilities: usize,
     now: u64,
     queue: BTreeMap<(u64, u64), Action>,
     seq: u64,
@@ -187,11 +208,12 @@ impl World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // At least one facility: faults pick pairs of distinct nodes.
         let facilities = config.facilities.max(1);
-        let node_count = facilities + 1;
+        let shelters = rng.random_range(SHELTERS);
+        let node_count = facilities + 1 + shelters;
         // One seed in ten: a new facility node joins a region with a few thousand records.
         let newcomer = rng
             .random_bool(0.1)
-            .then(|| rng.random_range(1..node_count));
+            .then(|| rng.random_range(1..=facilities));
         let preseeded = if newcomer.is_some() {
             rng.random_range(NEWCOMER_PRESEEDED)
         } else {
@@ -246,7 +268,23 @@ impl World {
         };
         let net = Network::new(node_count, weather.faults, &mut rng);
         let nodes = (0..node_count)
-            .map(|_| {
+            .map(|n| {
+                let all = 0..=facilities as u64;
+                let scopes: BTreeSet<u64> = if n <= facilities {
+                    all.collect()
+                } else {
+                    // A seeded proper, non-empty subset, so a shelter has something to receive
+                    // and something it must never see.
+                    let mut codes: Vec<u64> = all.collect();
+                    codes.shuffle(&mut rng);
+                    let keep = rng.random_range(1..codes.len());
+                    codes.truncate(keep);
+                    codes.into_iter().collect()
+                };
+                // Sorted as tags, not as codes ("fac:10" < "fac:2"): lookups binary-search them.
+                let mut tags: Vec<ScopeTag> =
+                    scopes.iter().map(|&code| facility_tag(code)).collect();
+                tags.sort();
                 let branching = rng.random_range(2..=16);
                 let leaf_items = rng.random_range(branching..=branching + 24);
                 let flush_interval_ms = if rng.random_bool(0.3) {
@@ -262,6 +300,10 @@ impl World {
                     // Both values come from the ranges `Config::new` accepts.
                     config: Config::new(branching, leaf_items).unwrap_or_default(),
                     store: Store::new(),
+                    policy: AllowList::new(tags.iter().cloned()),
+                    scopes,
+                    tags,
+                    agreed: BTreeMap::new(),
                     sessions: BTreeMap::new(),
                     next_sid: 0,
                     fetching: BTreeMap::new(),
@@ -277,6 +319,7 @@ impl World {
             config,
             rng,
             weather,
+            facilities,
             now: START_MS,
             queue: BTreeMap::new(),
             seq: 0,
@@ -299,11 +342,21 @@ impl World {
 
     /// Pre-seeded replicas, the write schedule, and each node's recurring work.
     fn populate(&mut self) {
+        let archive = self
+            .weather
+            .newcomer
+            .map(|_| self.rng.random_range(0..=self.facilities as u64));
         for _ in 0..self.weather.preseeded {
             let timestamp_ms = START_MS - self.rng.random_range(0..=365 * 86_400_000);
-            let body = self.new_body(timestamp_ms);
+            // A newcomer's region is one large archive of one facility: spread over every scope,
+            // no scope's set would outgrow one frame and the cut-frame paths would go untested.
+            let facility = match archive {
+                Some(code) => code,
+                None => self.rng.random_range(0..=self.facilities as u64),
+            };
+            let body = self.new_body(timestamp_ms, facility);
             for (n, node) in self.nodes.iter_mut().enumerate() {
-                if Some(n) != self.weather.newcomer {
+                if Some(n) != self.weather.newcomer && node.scopes.contains(&facility) {
                     node.store.preload(body.clone());
                 }
             }
@@ -312,7 +365,8 @@ impl World {
                     key.id,
                     WriteRecord {
                         key,
-                        origin: 0,
+                        origin: facility as usize,
+                        facility,
                         acknowledged: true,
                         durable_somewhere: true,
                     },
@@ -391,12 +445,19 @@ impl World {
         }
     }
 
-    fn new_body(&mut self, timestamp_ms: u64) -> Rc<[u8]> {
+    /// A random item of `facility`'s scope; facility codes are node indices, below 256.
+    fn new_body(&mut self, timestamp_ms: u64, facility: u64) -> Rc<[u8]> {
         let len = self.rng.random_range(BODY_BYTES);
         let mut bytes = vec![0u8; len];
-        bytes[..TIMESTAMP_HEADER_BYTES].copy_from_slice(&timestamp_ms.to_le_bytes());
-        self.rng.fill(&mut bytes[TIMESTAMP_HEADER_BYTES..]);
+        bytes[..FACILITY_OFFSET].copy_from_slice(&timestamp_ms.to_le_bytes());
+        bytes[FACILITY_OFFSET] = facility as u8;
+        self.rng.fill(&mut bytes[HEADER_BYTES..]);
         bytes.into()
+    }
+
+    /// The oracle's facility code of a written item.
+    fn facility_of(&self, id: &ItemId) -> Option<u64> {
+        self.history.get(id).map(|record| record.facility)
     }
 
     /// Runs to convergence after heal, or to the bound, then checks.
@@ -429,20 +490,33 @@ impl World {
         self.finish(converged_at)
     }
 
-    /// Cheap test run after every event once healed: all nodes up, nothing pending, and equal
-    /// fingerprints over their whole sets. The checker then compares exactly.
+    /// Cheap test run after every event once healed: all nodes up, nothing pending, and per
+    /// scope equal fingerprints on every node entitled to it. The checker then compares exactly
+    /// (and also catches items held outside a node's scopes).
     fn converged(&self) -> bool {
         let Some(first) = self.nodes.first() else {
             return true;
         };
-        let whole = |node: &Node| {
-            let set = node.store.live();
-            set.len().and_then(|len| set.accumulate(0, len))
-        };
-        let reference = whole(first);
-        self.nodes
+        if !self
+            .nodes
             .iter()
-            .all(|node| node.up && node.store.pending_len() == 0 && whole(node) == reference)
+            .all(|node| node.up && node.store.pending_len() == 0)
+        {
+            return false;
+        }
+        let print = |node: &Node, tag: &ScopeTag| match node.store.live_scope(tag) {
+            Some(set) => set.len().and_then(|len| Ok((len, set.accumulate(0, len)?))),
+            None => kizuna_sync::MemItemSet::new()
+                .accumulate(0, 0)
+                .map(|acc| (0, acc)),
+        };
+        first.tags.iter().all(|tag| {
+            let reference = print(first, tag);
+            self.nodes
+                .iter()
+                .filter(|node| node.tags.binary_search(tag).is_ok())
+                .all(|node| print(node, tag) == reference)
+        })
     }
 
     fn finish(mut self, converged_at: Option<u64>) -> Result<RunReport, SimFailure> {
@@ -456,6 +530,7 @@ impl World {
                 pending: node.store.pending_len(),
                 keys: node.store.durable_keys().copied().collect(),
                 bodies: node.store.durable_bodies().clone(),
+                scopes: node.scopes.clone(),
             })
             .collect();
         let verdict = check::check(&self.history, &images);
@@ -483,6 +558,12 @@ impl World {
             items_recovered: verdict.recovered,
             items_vanished: verdict.vanished,
             items_final: images.first().map_or(0, |image| image.keys.len()),
+            shelter_items: images[self.facilities + 1..]
+                .iter()
+                .map(|image| image.keys.len())
+                .sum(),
+            shelter_items_if_full: images.first().map_or(0, |image| image.keys.len())
+                * (images.len() - self.facilities - 1),
             trace_digest,
             state_digest: verdict.state_digest,
         };
@@ -509,11 +590,12 @@ impl World {
                     return;
                 }
                 let now = self.clock(node);
-                let Some(slot) = self.nodes[node].sessions.get_mut(&key) else {
+                let state = &mut self.nodes[node];
+                let Some(slot) = state.sessions.get_mut(&key) else {
                     return;
                 };
                 slot.armed = None;
-                slot.session.handle_timeout(now);
+                slot.session.handle_timeout(&state.store, now);
                 self.mark(&[1, node as u64, key.initiator as u64, key.sid]);
                 self.pump(node, key);
             }
@@ -614,7 +696,12 @@ impl World {
         };
         node_state.next_sid += 1;
         let now = Millis(self.now.saturating_add_signed(node_state.skew_ms));
-        let session = Session::initiator(node_state.store.live(), node_state.config, now);
+        let session = ScopedSync::initiator(
+            &node_state.policy,
+            node_state.tags.iter().cloned(),
+            node_state.config,
+            now,
+        );
         node_state.sessions.insert(
             key,
             Slot {
@@ -632,6 +719,7 @@ impl World {
             key,
             Exactness {
                 responder: peer,
+                agreed: None,
                 versions,
                 have: [BTreeSet::new(), BTreeSet::new()],
                 need: [BTreeSet::new(), BTreeSet::new()],
@@ -665,7 +753,8 @@ impl World {
         }
     }
 
-    /// Drives a session after any input, in the documented order: transmit, events, timeout.
+    /// Drives a session after any input, in the documented order: transmit (until `None`: a
+    /// scoped step may queue several envelopes), events, timeout.
     fn pump(&mut self, node: NodeId, key: SessionKey) {
         let Some(slot) = self.nodes[node].sessions.get_mut(&key) else {
             return;
@@ -735,10 +824,39 @@ impl World {
         role: Role,
         peer_incarnation: u32,
         key: SessionKey,
-        event: Event,
+        event: ScopedEvent,
     ) {
         match event {
-            Event::Have(ids) => {
+            ScopedEvent::Agreed(agreed) => {
+                self.mark(&[18, node as u64, agreed.tags().len() as u64]);
+                let state = &self.nodes[node];
+                let outside: Vec<&ScopeTag> = agreed
+                    .tags()
+                    .iter()
+                    .filter(|tag| {
+                        state.tags.binary_search(tag).is_err()
+                            || self.nodes[peer].tags.binary_search(tag).is_err()
+                    })
+                    .collect();
+                if !outside.is_empty() {
+                    let text = format!(
+                        "node {node} ({role:?}, {key:?}) agreed with {peer} on scopes {outside:?} \
+                         outside one side's entitlement"
+                    );
+                    self.violation(text);
+                }
+                if role == Role::Initiator
+                    && let Some(record) = self.exact.get_mut(&key)
+                {
+                    let codes = (0..=self.facilities as u64)
+                        .filter(|&code| agreed.tags().contains(&facility_tag(code)))
+                        .collect();
+                    record.agreed = Some(codes);
+                }
+                self.nodes[node].agreed.insert(peer, agreed);
+            }
+            ScopedEvent::Have { scope, ids } => {
+                self.check_scope(node, role, key, "Have", &scope, &ids);
                 self.mark(&[4, node as u64, ids.len() as u64]);
                 if let Some(record) = self.exact.get_mut(&key) {
                     record.have[side(role)].extend(ids.iter().copied());
@@ -752,7 +870,8 @@ impl World {
                     }
                 }
             }
-            Event::Need(ids) => {
+            ScopedEvent::Need { scope, ids } => {
+                self.check_scope(node, role, key, "Need", &scope, &ids);
                 self.mark(&[5, node as u64, ids.len() as u64]);
                 if let Some(record) = self.exact.get_mut(&key) {
                     record.need[side(role)].extend(ids.iter().copied());
@@ -767,20 +886,40 @@ impl World {
                 }
                 self.fetch(node, peer, &ids);
             }
-            Event::Done => {
+            ScopedEvent::Done => {
                 self.mark(&[6, node as u64]);
                 self.counters.sessions_done += 1;
                 self.log(|| format!("node {node} {role:?} {key:?} done"));
                 self.check_exact(key, role);
             }
-            Event::Failed(reason) => {
+            ScopedEvent::Failed(reason) => {
                 self.mark(&[7, node as u64]);
                 self.counters.sessions_failed += 1;
                 self.exact.remove(&key);
                 self.log(|| format!("node {node} {role:?} {key:?} failed: {reason:?}"));
-                match reason {
-                    FailReason::Timeout | FailReason::PeerAborted(_) => {}
-                    FailReason::Protocol(error) => {
+                // Envelope and sequence errors are protocol errors of the scope layer: between
+                // honest peers they are as impossible as those of a nested session.
+                let protocol = match reason {
+                    ScopedFailReason::Timeout
+                    | ScopedFailReason::Session(FailReason::Timeout)
+                    | ScopedFailReason::Session(FailReason::PeerAborted(_)) => None,
+                    ScopedFailReason::Session(FailReason::Protocol(error)) => {
+                        Some(format!("{error:?}"))
+                    }
+                    ScopedFailReason::Envelope(error) => Some(format!("{error:?}")),
+                    ScopedFailReason::UnexpectedScope => Some("UnexpectedScope".to_string()),
+                    ScopedFailReason::Storage(error)
+                    | ScopedFailReason::Session(FailReason::Storage(error)) => {
+                        self.violation(format!(
+                            "node {node} ({role:?}, {key:?}) failed with storage error \
+                             {error:?} on an in-memory set that cannot fail"
+                        ));
+                        None
+                    }
+                };
+                match protocol {
+                    None => {}
+                    Some(error) => {
                         self.counters.protocol_errors += 1;
                         let peer_restarted = self.nodes[peer].incarnation != peer_incarnation;
                         let excused = peer_restarted
@@ -792,10 +931,6 @@ impl World {
                             ));
                         }
                     }
-                    FailReason::Storage(error) => self.violation(format!(
-                        "node {node} ({role:?}, {key:?}) failed with storage error {error:?} on \
-                         an in-memory set that cannot fail"
-                    )),
                 }
             }
         }
@@ -819,9 +954,12 @@ impl World {
         if !unchanged || self.reopened.contains(&key) {
             return;
         }
+        // Only the agreed scopes were reconciled; an initiator that never learned them reported
+        // nothing, and its Done would be a bug the per-side sets below expose.
+        let agreed = record.agreed.clone().unwrap_or_default();
         self.counters.sessions_checked_exact += 1;
         // Both live sets iterate in key order, so one merge yields both differences.
-        let (a_only, b_only) = {
+        let (mut a_only, mut b_only) = {
             let (mut a_only, mut b_only) = (BTreeSet::new(), BTreeSet::new());
             let mut a_keys = self.nodes[a].store.live().keys().peekable();
             let mut b_keys = self.nodes[b].store.live().keys().peekable();
@@ -852,6 +990,13 @@ impl World {
             }
             (a_only, b_only)
         };
+        let within = |id: &ItemId| {
+            self.history
+                .get(id)
+                .is_some_and(|record| agreed.contains(&record.facility))
+        };
+        a_only.retain(|id| within(id));
+        b_only.retain(|id| within(id));
         let checks = [
             ("initiator Have", &record.have[0], &a_only),
             ("initiator Need", &record.need[0], &b_only),
@@ -868,6 +1013,39 @@ impl World {
                     truth.len()
                 ));
             }
+        }
+    }
+
+    /// Oracle check of a `Have` or `Need`: every id belongs to the scope it is reported under,
+    /// and that scope is one the node is entitled to. A reconciliation frame naming an id of
+    /// another scope would already leak that the id exists.
+    fn check_scope(
+        &mut self,
+        node: NodeId,
+        role: Role,
+        key: SessionKey,
+        what: &str,
+        scope: &ScopeTag,
+        ids: &[ItemId],
+    ) {
+        if self.nodes[node].tags.binary_search(scope).is_err() {
+            self.violation(format!(
+                "node {node} ({role:?}, {key:?}) reports {what} under scope {scope:?} it is not \
+                 entitled to"
+            ));
+        }
+        let wrong = ids
+            .iter()
+            .filter(|id| {
+                self.facility_of(id)
+                    .is_some_and(|code| facility_tag(code) != *scope)
+            })
+            .count();
+        if wrong > 0 {
+            self.violation(format!(
+                "node {node} ({role:?}, {key:?}) reports {wrong} {what} ids under scope \
+                 {scope:?} that belong to another scope"
+            ));
         }
     }
 
@@ -917,14 +1095,27 @@ impl World {
             Payload::Fetch { ids } => {
                 self.mark(&[9, to as u64, ids.len() as u64]);
                 for id in ids.iter().take(FETCH_IDS_MAX) {
-                    if let Some(body) = self.nodes[to].store.body(id).cloned() {
-                        self.counters.bodies_sent += 1;
-                        self.send(Packet {
-                            from: to,
-                            to: packet.from,
-                            payload: Payload::Item { id: *id, body },
-                        });
+                    let Some(body) = self.nodes[to].store.body(id).cloned() else {
+                        continue;
+                    };
+                    // The sender's own check, from the body (which is all a real node has): only
+                    // items of a scope agreed with this requester go out.
+                    let permitted = super::store::item_facility(&body).is_some_and(|code| {
+                        self.nodes[to]
+                            .agreed
+                            .get(&packet.from)
+                            .is_some_and(|agreed| agreed.tags().contains(&facility_tag(code)))
+                    });
+                    if !permitted {
+                        self.counters.bodies_withheld += 1;
+                        continue;
                     }
+                    self.counters.bodies_sent += 1;
+                    self.send(Packet {
+                        from: to,
+                        to: packet.from,
+                        payload: Payload::Item { id: *id, body },
+                    });
                 }
             }
             Payload::Item { id, body } => self.on_item(packet.from, to, id, body),
@@ -940,7 +1131,7 @@ impl World {
             // session is a straggler of one that ended (or of one lost in our crash).
             let opens = key.initiator == from
                 && key.initiator != to
-                && matches!(Message::decode(frame), Ok(Message::Reconcile(r)) if r.round == 0);
+                && matches!(Envelope::decode(frame), Ok(Envelope::Hello(_)));
             if !opens {
                 self.counters.stray_frames += 1;
                 return;
@@ -959,7 +1150,12 @@ impl World {
             state.sessions.insert(
                 key,
                 Slot {
-                    session: Session::responder(state.config, now),
+                    session: ScopedSync::responder(
+                        &state.policy,
+                        state.tags.iter().cloned(),
+                        state.config,
+                        now,
+                    ),
                     peer: from,
                     role: Role::Responder,
                     peer_incarnation: key.incarnation(),
@@ -979,7 +1175,7 @@ impl World {
         }
         if slot
             .session
-            .handle_message(state.store.live(), frame, now)
+            .handle_message(&state.store, frame, now)
             .is_err()
         {
             self.violation(format!(
@@ -991,6 +1187,18 @@ impl World {
 
     fn on_item(&mut self, from: NodeId, to: NodeId, id: ItemId, body: Rc<[u8]>) {
         self.mark(&[11, from as u64, to as u64]);
+        // Oracle check on every body that reaches a node, solicited or not, before the node
+        // looks at it: a node must never be sent an item outside its scopes. The oracle knows
+        // the item's scope from its id, so a body damaged in transit is judged by what it was.
+        if let Some(code) = self.facility_of(&id)
+            && !self.nodes[to].scopes.contains(&code)
+        {
+            self.counters.bodies_out_of_scope += 1;
+            self.violation(format!(
+                "node {to} (scopes {:?}) was sent body {id:?} of facility {code} by {from}",
+                self.nodes[to].scopes
+            ));
+        }
         let state = &mut self.nodes[to];
         let asked = state
             .fetching
@@ -1046,10 +1254,10 @@ impl World {
         }
     }
 
-    /// A facility ingests one new record. The hub only relays: facilities are where records
-    /// are made.
+    /// A facility (or the hub, under its own scope) ingests one new record. Shelters only
+    /// receive.
     fn write(&mut self) {
-        let up: Vec<NodeId> = (1..self.nodes.len())
+        let up: Vec<NodeId> = (0..=self.facilities)
             .filter(|&n| self.nodes[n].up)
             .collect();
         let Some(&node) = up.choose(&mut self.rng) else {
@@ -1058,7 +1266,7 @@ impl World {
         };
         let quantum = self.weather.timestamp_quantum_ms;
         let timestamp_ms = self.clock(node).0 / quantum * quantum;
-        let body = self.new_body(timestamp_ms);
+        let body = self.new_body(timestamp_ms, node as u64);
         let Some(key) = super::store::item_key(&body) else {
             return;
         };
@@ -1072,6 +1280,7 @@ impl World {
                     WriteRecord {
                         key,
                         origin: node,
+                        facility: node as u64,
                         acknowledged: false,
                         durable_somewhere: false,
                     },
@@ -1096,6 +1305,7 @@ impl World {
             state.incarnation += 1;
             state.sessions.clear();
             state.fetching.clear();
+            state.agreed.clear();
             let lost = state.store.crash();
             // Any crash counts as a change: sessions die with it, and the count is cheap.
             state.version += 1;
