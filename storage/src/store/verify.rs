@@ -185,9 +185,12 @@ impl Store {
         {
             let mut stmt = conn
                 .prepare(
-                    "SELECT hash FROM item i
-                     WHERE NOT EXISTS (SELECT 1 FROM location l WHERE l.item_id = i.id)
-                       AND NOT EXISTS (SELECT 1 FROM replaced r WHERE r.item_id = i.id)
+                    // `NOT IN` of an uncorrelated subquery builds one temporary index of
+                    // each column; there is no stored index of locations by item (schema 3).
+                    // Both columns are NOT NULL, so `NOT IN` means "absent".
+                    "SELECT hash FROM item
+                     WHERE id NOT IN (SELECT item_id FROM location)
+                       AND id NOT IN (SELECT item_id FROM replaced)
                      ORDER BY id",
                 )
                 .map_err(db("finding orphan items"))?;
