@@ -406,13 +406,9 @@ fn import_file(
         });
     }
 
-    let (path_nonce, path_sealed) = crypto::seal(
-        &ctx.keys.record,
-        ctx.rng,
-        &[crypto::aad::PATH, facility.as_bytes(), &path_token],
-        rel,
-    )
-    .map_err(|_| ImportError::Random)?;
+    let (path_nonce, path_sealed) =
+        super::sealed_path::seal(ctx.keys, ctx.rng, facility, &path_token, rel)
+            .map_err(|_| ImportError::Random)?;
     if let (Some(name), Some(vt)) = (&name, &version_token)
         && let Some(id) = rename_candidate(ctx, facility, vt, item_id, name)?
     {
@@ -535,12 +531,7 @@ fn rename_candidate(
         .map_err(db("looking up a record version"))?;
     for row in rows {
         let (id, token, nonce, sealed) = row.map_err(db("looking up a record version"))?;
-        let Ok(rel) = crypto::open(
-            &ctx.keys.record,
-            &nonce,
-            &[crypto::aad::PATH, facility.as_bytes(), &token],
-            &sealed,
-        ) else {
+        let Ok(rel) = super::sealed_path::open(ctx.keys, facility, &token, &nonce, &sealed) else {
             // A damaged path is verify's business; it is simply not a rename candidate.
             continue;
         };
