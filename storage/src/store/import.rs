@@ -42,6 +42,13 @@ use crate::ssmix2::path::FileName;
 pub const BATCH_FILES_MAX: u64 = 1_000;
 /// Read bytes per committed batch, so a tree of large files still commits regularly.
 pub const BATCH_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Bytes of the stat token stored per location. It is never looked up, only compared with the
+/// file's current stat, so collisions between files do not matter: the only failure is a
+/// changed file whose new (size, mtime, inode, device) gives the same truncated HMAC as the old,
+/// probability 2⁻⁶⁴ per change — far below the chance that a rewrite keeps all four stat fields
+/// equal, which the design already accepts (ARCHITECTURE.md, Import). Rows written before kept 16
+/// bytes; [`stat_matches`] compares the length stored.
+const STAT_TOKEN_LEN: usize = 8;
 /// At most this many finding codes are kept as a quarantine reason.
 const REASON_CODES_MAX: usize = 8;
 
@@ -289,7 +296,7 @@ fn import_file(
         return Ok(Outcome::Skipped);
     };
     let path_token = ctx.keys.token(label::PATH, &[facility.as_bytes(), rel]);
-    let stat_token = ctx.keys.token(
+    let stat_full = ctx.keys.token(
         label::STAT,
         &[
             &meta.len().to_be_bytes(),
@@ -299,6 +306,7 @@ fn import_file(
             &meta.dev().to_be_bytes(),
         ],
     );
+    let stat_token = &stat_full[..STAT_TOKEN_LEN];
     let existing = ctx
         .conn
         .prepare_cached(
@@ -318,7 +326,9 @@ fn import_file(
         })
         .map_err(db("looking up a location"))?;
     if let Some(e) = &existing
-        && e.stat_token.as_deref() == Some(&stat_token[..])
+        && e.stat_token
+            .as_deref()
+            .is_some_and(|t| stat_matches(t, &stat_full))
     {
         return Ok(e.unchanged());
     }
@@ -366,7 +376,7 @@ fn import_file(
             // Touched (new mtime or inode) but the same bytes: only remember the new stat.
             ctx.conn
                 .prepare_cached("UPDATE location SET stat_token = ?1 WHERE id = ?2")
-                .and_then(|mut s| s.execute(params![&stat_token[..], e.id]))
+                .and_then(|mut s| s.execute(params![stat_token, e.id]))
                 .map_err(db("updating a location"))?;
             return Ok(e.unchanged());
         }
@@ -386,7 +396,7 @@ fn import_file(
                     item_id,
                     quarantined,
                     reason,
-                    &stat_token[..],
+                    stat_token,
                     version_token.as_ref().map(|t| &t[..]),
                     patient_token.as_ref().map(|t| &t[..]),
                     e.id
@@ -422,7 +432,7 @@ fn import_file(
                     &path_token[..],
                     &path_nonce[..],
                     path_sealed,
-                    &stat_token[..],
+                    stat_token,
                     id
                 ])
             })
@@ -450,7 +460,7 @@ fn import_file(
                 item_id,
                 quarantined,
                 reason,
-                &stat_token[..],
+                stat_token,
                 &path_nonce[..],
                 path_sealed
             ])
@@ -467,6 +477,12 @@ fn import_file(
             item_added,
         }
     })
+}
+
+/// Whether a stored stat token (8 bytes, or 16 from before [`STAT_TOKEN_LEN`]) is the prefix
+/// of the file's current full token.
+fn stat_matches(stored: &[u8], current: &Token) -> bool {
+    stored.len() >= STAT_TOKEN_LEN && current.get(..stored.len()) == Some(stored)
 }
 
 struct Existing {
@@ -596,4 +612,31 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
         return None;
     }
     Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_tokens_of_both_lengths_match_only_their_own_file() {
+        let current: Token = std::array::from_fn(|i| i as u8);
+        assert!(stat_matches(&current[..STAT_TOKEN_LEN], &current));
+        assert!(
+            stat_matches(&current, &current),
+            "16-byte rows of earlier runs"
+        );
+        let mut other = current;
+        other[3] ^= 1;
+        assert!(!stat_matches(&other[..STAT_TOKEN_LEN], &current));
+        assert!(!stat_matches(&other, &current));
+        let mut late = current;
+        late[15] ^= 1;
+        assert!(
+            !stat_matches(&late, &current),
+            "all 16 stored bytes compared"
+        );
+        assert!(!stat_matches(&[], &current), "an empty token never matches");
+        assert!(!stat_matches(&current[..4], &current));
+    }
 }
