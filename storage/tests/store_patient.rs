@@ -296,7 +296,8 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
             "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary;
-             CREATE INDEX location_item ON location (item_id); PRAGMA user_version = 1;",
+             CREATE INDEX location_item ON location (item_id);
+             CREATE INDEX location_version ON location (version_token); PRAGMA user_version = 1;",
         )
         .unwrap();
         let mut v1 = rusqlite::Connection::open(tmp.path().join("v1.sqlite3")).unwrap();

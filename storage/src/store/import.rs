@@ -35,7 +35,7 @@ use super::error::{DbError, ImportError, db, io};
 use super::item::{self, PutError};
 use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
-use crate::ssmix2::path::FileName;
+use crate::ssmix2::path::{ConditionFlag, FileName};
 
 /// Files per committed batch. 1,000 keeps a batch's WAL growth near 3 MB for typical messages
 /// while amortising the `FULL` commit's fsync (≈1 ms on SSD) to about 1 µs per file.
@@ -363,7 +363,6 @@ fn import_file(
         Judged::Keyed(name) => (false, None, name),
         Judged::Quarantine(reason) => (true, Some(reason), None),
     };
-    let version_token = name.as_ref().map(|n| version_token(ctx.keys, facility, n));
     let patient_token = name.as_ref().map(|n| {
         ctx.keys.token(
             label::PATIENT,
@@ -389,7 +388,7 @@ fn import_file(
         ctx.conn
             .prepare_cached(
                 "UPDATE location SET item_id = ?1, quarantined = ?2, reason = ?3, stat_token = ?4,
-                 version_token = ?5, patient_token = ?6 WHERE id = ?7",
+                 version_token = NULL, patient_token = ?5 WHERE id = ?6",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -397,7 +396,6 @@ fn import_file(
                     quarantined,
                     reason,
                     stat_token,
-                    version_token.as_ref().map(|t| &t[..]),
                     patient_token.as_ref().map(|t| &t[..]),
                     e.id
                 ])
@@ -419,8 +417,8 @@ fn import_file(
     let (path_nonce, path_sealed) =
         super::sealed_path::seal(ctx.keys, ctx.rng, facility, &path_token, rel)
             .map_err(|_| ImportError::Random)?;
-    if let (Some(name), Some(vt)) = (&name, &version_token)
-        && let Some(id) = rename_candidate(ctx, facility, vt, item_id, name)?
+    if let Some(name) = &name
+        && let Some(id) = rename_candidate(ctx, facility, rel, item_id, name)?
     {
         ctx.conn
             .prepare_cached(
@@ -447,15 +445,14 @@ fn import_file(
     }
     ctx.conn
         .prepare_cached(
-            "INSERT INTO location (facility, path_token, version_token, patient_token, item_id,
+            "INSERT INTO location (facility, path_token, patient_token, item_id,
              quarantined, reason, stat_token, path_nonce, path_sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut s| {
             s.execute(params![
                 facility,
                 &path_token[..],
-                version_token.as_ref().map(|t| &t[..]),
                 patient_token.as_ref().map(|t| &t[..]),
                 item_id,
                 quarantined,
@@ -502,64 +499,48 @@ impl Existing {
     }
 }
 
-/// The token of a record version: the facility and the first six name fields (everything but
-/// the condition flag, the only part of a name that changes, ssmix2.md §2.3).
-pub fn version_token(keys: &Keys, facility: &str, name: &FileName) -> Token {
-    keys.token(
-        label::VERSION,
-        &[
-            facility.as_bytes(),
-            name.patient_id.as_bytes(),
-            name.date_folder().as_bytes(),
-            name.data_type.as_bytes(),
-            name.order_no.as_bytes(),
-            name.occurred.as_bytes(),
-            name.department.as_deref().unwrap_or("-").as_bytes(),
-        ],
-    )
-}
-
 /// A stored location of the same version and bytes whose flag ranks below the new file's:
-/// the new file is that location renamed.
+/// the new file is that location renamed. The condition flag is the only part of a name that
+/// changes (ssmix2.md §2.3) and no folder holds it, so the earlier file sat in the same folder
+/// under the same name with another last field: its path token is computed, not searched for.
+/// (Schema 4 dropped the version-token index this used to search.)
 fn rename_candidate(
     ctx: &Ctx<'_>,
     facility: &str,
-    version_token: &Token,
+    rel: &[u8],
     item_id: i64,
     name: &FileName,
 ) -> Result<Option<i64>, ImportError> {
+    // The last `_` of a standardized path precedes the flag (its name parsed, so it has one).
+    let Some(cut) = rel.iter().rposition(|&b| b == b'_') else {
+        return Ok(None);
+    };
     let mut stmt = ctx
         .conn
         .prepare_cached(
-            "SELECT id, path_token, path_nonce, path_sealed FROM location
-             WHERE version_token = ?1 AND facility = ?2 AND item_id = ?3 AND quarantined = 0",
+            "SELECT id FROM location
+             WHERE facility = ?1 AND path_token = ?2 AND item_id = ?3 AND quarantined = 0",
         )
         .map_err(db("looking up a record version"))?;
-    let rows = stmt
-        .query_map(params![&version_token[..], facility, item_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })
-        .map_err(db("looking up a record version"))?;
-    for row in rows {
-        let (id, token, nonce, sealed) = row.map_err(db("looking up a record version"))?;
-        let Ok(rel) = super::sealed_path::open(ctx.keys, facility, &token, &nonce, &sealed) else {
-            // A damaged path is verify's business; it is simply not a rename candidate.
+    for flag in [
+        ConditionFlag::Current,
+        ConditionFlag::Superseded,
+        ConditionFlag::Deleted,
+    ] {
+        if flag.history_rank() >= name.flag.history_rank() {
             continue;
-        };
-        let old = rel
-            .rsplit(|&b| b == b'/')
-            .next()
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .and_then(|n| FileName::parse(n).ok());
-        if let Some((old, _)) = old
-            && old.flag.history_rank() < name.flag.history_rank()
-        {
-            return Ok(Some(id));
+        }
+        let mut old = rel[..=cut].to_vec();
+        old.push(u8::try_from(flag.as_char()).unwrap_or(b'?'));
+        let token = ctx.keys.token(label::PATH, &[facility.as_bytes(), &old]);
+        let id = stmt
+            .query_row(params![facility, &token[..], item_id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map_err(db("looking up a record version"))?;
+        if id.is_some() {
+            return Ok(id);
         }
     }
     Ok(None)

@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -123,6 +123,15 @@ const V3: &str = "
 DROP INDEX location_item;
 ";
 
+/// Version 4: drops `location_version` and clears `version_token`. A flag rename is found by
+/// computing the earlier file's path token (same folder, same name but the flag), so the version
+/// token is no longer written; clearing it also removes its leak (the rename history per
+/// version). About 45 bytes per stored file.
+const V4: &str = "
+DROP INDEX location_version;
+UPDATE location SET version_token = NULL WHERE version_token IS NOT NULL;
+";
+
 /// Sets the pragmas and brings the schema to [`VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
     prepare_to(conn, VERSION)
@@ -179,6 +188,8 @@ fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError>
             1 => tx.execute_batch(V2).map_err(db("migrating to schema 2"))?,
             // v2 → v3: one index dropped; no row changes.
             2 => tx.execute_batch(V3).map_err(db("migrating to schema 3"))?,
+            // v3 → v4: one index dropped, one column cleared.
+            3 => tx.execute_batch(V4).map_err(db("migrating to schema 4"))?,
             _ => {
                 return Err(DbError {
                     context: "migrating from an unknown schema version",
