@@ -91,6 +91,23 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes of each table and index of the database, largest first.
+fn db_breakdown(db: &Path) -> Vec<(String, u64)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database read-only");
+    let mut stmt = conn
+        .prepare("SELECT name, sum(pgsize) AS b FROM dbstat GROUP BY name ORDER BY b DESC")
+        .expect("dbstat");
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .expect("dbstat")
+        .map(|r| {
+            let (n, b) = r.expect("dbstat row");
+            (n, u64::try_from(b).unwrap_or(0))
+        })
+        .collect()
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -234,6 +251,7 @@ fn main() {
     let stored_apparent = apparent(&data);
     let stored_du = du_k(&data);
     let raw_du = du_k(&tree);
+    let breakdown = db_breakdown(&data.join(kizuna_storage::store::DB_FILE));
     let mut store = Store::open(&data, PASS).expect("reopen");
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
@@ -347,6 +365,19 @@ fn main() {
         "| peak RSS (VmHWM) | {:.0} MB | ≤ 200 MB |",
         vm_hwm_kb() as f64 / 1e3
     );
+
+    // Where the database's bytes go (SQLite's dbstat: pages of each table and index), per
+    // stored file, so index overhead can be compared with the item bodies.
+    println!();
+    println!("| Table or index | MB | bytes per file |");
+    println!("|---|---|---|");
+    for (name, bytes) in &breakdown {
+        println!(
+            "| {name} | {:.2} | {:.0} |",
+            *bytes as f64 / 1e6,
+            *bytes as f64 / files.max(1) as f64
+        );
+    }
 
     // Compression by data type: half of each type's first 4,000 files train a 16 KiB
     // dictionary, the other half are measured (formerly tests/store_measure.rs).

@@ -291,10 +291,13 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
     let found_before = s.stats().unwrap().patients;
     drop(s);
     {
-        // Back to exactly the v1 schema: the v2 tables dropped, user_version 1.
+        // Back to exactly the v1 schema: the v2 tables dropped, v3's dropped index back,
+        // user_version 1.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
-            "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary; PRAGMA user_version = 1;",
+            "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary;
+             CREATE INDEX location_item ON location (item_id);
+             CREATE INDEX location_version ON location (version_token); PRAGMA user_version = 1;",
         )
         .unwrap();
         let mut v1 = rusqlite::Connection::open(tmp.path().join("v1.sqlite3")).unwrap();

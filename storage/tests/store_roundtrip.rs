@@ -436,6 +436,47 @@ fn tampered_item_is_detected_marked_and_kept() {
 }
 
 #[test]
+fn item_without_location_is_reported_as_orphan() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+    import(&mut store, &[&sample]);
+    assert!(store.verify().unwrap().is_clean());
+    drop(store);
+
+    // Point one location at another location's item: the first item loses its only referrer.
+    // (Schema 3 has no index of locations by item; verify must still find it.)
+    let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    let lost: Vec<u8> = db
+        .query_row(
+            "SELECT i.hash FROM item i JOIN location l ON l.item_id = i.id
+             GROUP BY i.id HAVING count(*) = 1 ORDER BY i.id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE location SET item_id = (SELECT max(id) FROM item WHERE hash != ?1)
+         WHERE item_id = (SELECT id FROM item WHERE hash = ?1)",
+        [&lost],
+    )
+    .unwrap();
+    drop(db);
+
+    let mut store = Store::open(&data, PASS).unwrap();
+    let report = store.verify().unwrap();
+    let orphans: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.code == "item.orphan")
+        .collect();
+    assert_eq!(orphans.len(), 1, "{:?}", report.problems);
+    let hex: String = lost.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(orphans[0].item.as_deref(), Some(hex.as_str()));
+}
+
+#[test]
 fn no_plaintext_patient_data_in_the_data_directory() {
     let Some(sample) = conformance() else { return };
     let tmp = tempfile::tempdir().unwrap();

@@ -40,7 +40,7 @@ pub type Token = [u8; TOKEN_LEN];
 /// collide or correlate.
 pub mod label {
     pub const PATH: &[u8] = b"path";
-    pub const VERSION: &[u8] = b"version";
+    // b"version" was the record-version token's label (schema ≤ 3); not to be reused.
     pub const PATIENT: &[u8] = b"patient";
     pub const STAT: &[u8] = b"stat";
     pub const DICTIONARY: &[u8] = b"dictionary";

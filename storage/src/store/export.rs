@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::error::{DbError, ExportError, db, io};
-use super::{Store, crypto, is_facility_code, item};
+use super::{Store, is_facility_code, item};
 
 /// Components in a stored path beyond this are refused (standardized paths have six, extended
 /// ones a few more).
@@ -95,12 +95,9 @@ impl Store {
             let Ok(hash) = <[u8; 32]>::try_from(hash) else {
                 continue;
             };
-            let Ok(relative_path) = crypto::open(
-                &self.keys.record,
-                &nonce,
-                &[crypto::aad::PATH, facility.as_bytes(), &token],
-                &sealed,
-            ) else {
+            let Ok(relative_path) =
+                super::sealed_path::open(&self.keys, &facility, &token, &nonce, &sealed)
+            else {
                 continue;
             };
             visit(LocationView {
@@ -157,12 +154,9 @@ impl Store {
             let codec: i64 = row.get(7).map_err(db("reading an item"))?;
             let nonce: Vec<u8> = row.get(8).map_err(db("reading an item"))?;
             let body: Vec<u8> = row.get(9).map_err(db("reading an item"))?;
-            let Ok(rel) = crypto::open(
-                &self.keys.record,
-                &path_nonce,
-                &[crypto::aad::PATH, fac.as_bytes(), &token],
-                &path_sealed,
-            ) else {
+            let Ok(rel) =
+                super::sealed_path::open(&self.keys, &fac, &token, &path_nonce, &path_sealed)
+            else {
                 summary.failed += 1;
                 continue;
             };

@@ -35,13 +35,20 @@ use super::error::{DbError, ImportError, db, io};
 use super::item::{self, PutError};
 use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
-use crate::ssmix2::path::FileName;
+use crate::ssmix2::path::{ConditionFlag, FileName};
 
 /// Files per committed batch. 1,000 keeps a batch's WAL growth near 3 MB for typical messages
 /// while amortising the `FULL` commit's fsync (≈1 ms on SSD) to about 1 µs per file.
 pub const BATCH_FILES_MAX: u64 = 1_000;
 /// Read bytes per committed batch, so a tree of large files still commits regularly.
 pub const BATCH_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Bytes of the stat token stored per location. It is never looked up, only compared with the
+/// file's current stat, so collisions between files do not matter: the only failure is a
+/// changed file whose new (size, mtime, inode, device) gives the same truncated HMAC as the old,
+/// probability 2⁻⁶⁴ per change — far below the chance that a rewrite keeps all four stat fields
+/// equal, which the design already accepts (ARCHITECTURE.md, Import). Rows written before kept 16
+/// bytes; [`stat_matches`] compares the length stored.
+const STAT_TOKEN_LEN: usize = 8;
 /// At most this many finding codes are kept as a quarantine reason.
 const REASON_CODES_MAX: usize = 8;
 
@@ -289,7 +296,7 @@ fn import_file(
         return Ok(Outcome::Skipped);
     };
     let path_token = ctx.keys.token(label::PATH, &[facility.as_bytes(), rel]);
-    let stat_token = ctx.keys.token(
+    let stat_full = ctx.keys.token(
         label::STAT,
         &[
             &meta.len().to_be_bytes(),
@@ -299,6 +306,7 @@ fn import_file(
             &meta.dev().to_be_bytes(),
         ],
     );
+    let stat_token = &stat_full[..STAT_TOKEN_LEN];
     let existing = ctx
         .conn
         .prepare_cached(
@@ -318,7 +326,9 @@ fn import_file(
         })
         .map_err(db("looking up a location"))?;
     if let Some(e) = &existing
-        && e.stat_token.as_deref() == Some(&stat_token[..])
+        && e.stat_token
+            .as_deref()
+            .is_some_and(|t| stat_matches(t, &stat_full))
     {
         return Ok(e.unchanged());
     }
@@ -353,7 +363,6 @@ fn import_file(
         Judged::Keyed(name) => (false, None, name),
         Judged::Quarantine(reason) => (true, Some(reason), None),
     };
-    let version_token = name.as_ref().map(|n| version_token(ctx.keys, facility, n));
     let patient_token = name.as_ref().map(|n| {
         ctx.keys.token(
             label::PATIENT,
@@ -366,7 +375,7 @@ fn import_file(
             // Touched (new mtime or inode) but the same bytes: only remember the new stat.
             ctx.conn
                 .prepare_cached("UPDATE location SET stat_token = ?1 WHERE id = ?2")
-                .and_then(|mut s| s.execute(params![&stat_token[..], e.id]))
+                .and_then(|mut s| s.execute(params![stat_token, e.id]))
                 .map_err(db("updating a location"))?;
             return Ok(e.unchanged());
         }
@@ -379,15 +388,14 @@ fn import_file(
         ctx.conn
             .prepare_cached(
                 "UPDATE location SET item_id = ?1, quarantined = ?2, reason = ?3, stat_token = ?4,
-                 version_token = ?5, patient_token = ?6 WHERE id = ?7",
+                 version_token = NULL, patient_token = ?5 WHERE id = ?6",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     item_id,
                     quarantined,
                     reason,
-                    &stat_token[..],
-                    version_token.as_ref().map(|t| &t[..]),
+                    stat_token,
                     patient_token.as_ref().map(|t| &t[..]),
                     e.id
                 ])
@@ -406,15 +414,11 @@ fn import_file(
         });
     }
 
-    let (path_nonce, path_sealed) = crypto::seal(
-        &ctx.keys.record,
-        ctx.rng,
-        &[crypto::aad::PATH, facility.as_bytes(), &path_token],
-        rel,
-    )
-    .map_err(|_| ImportError::Random)?;
-    if let (Some(name), Some(vt)) = (&name, &version_token)
-        && let Some(id) = rename_candidate(ctx, facility, vt, item_id, name)?
+    let (path_nonce, path_sealed) =
+        super::sealed_path::seal(ctx.keys, ctx.rng, facility, &path_token, rel)
+            .map_err(|_| ImportError::Random)?;
+    if let Some(name) = &name
+        && let Some(id) = rename_candidate(ctx, facility, rel, item_id, name)?
     {
         ctx.conn
             .prepare_cached(
@@ -426,7 +430,7 @@ fn import_file(
                     &path_token[..],
                     &path_nonce[..],
                     path_sealed,
-                    &stat_token[..],
+                    stat_token,
                     id
                 ])
             })
@@ -441,20 +445,19 @@ fn import_file(
     }
     ctx.conn
         .prepare_cached(
-            "INSERT INTO location (facility, path_token, version_token, patient_token, item_id,
+            "INSERT INTO location (facility, path_token, patient_token, item_id,
              quarantined, reason, stat_token, path_nonce, path_sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut s| {
             s.execute(params![
                 facility,
                 &path_token[..],
-                version_token.as_ref().map(|t| &t[..]),
                 patient_token.as_ref().map(|t| &t[..]),
                 item_id,
                 quarantined,
                 reason,
-                &stat_token[..],
+                stat_token,
                 &path_nonce[..],
                 path_sealed
             ])
@@ -471,6 +474,12 @@ fn import_file(
             item_added,
         }
     })
+}
+
+/// Whether a stored stat token (8 bytes, or 16 from before [`STAT_TOKEN_LEN`]) is the prefix
+/// of the file's current full token.
+fn stat_matches(stored: &[u8], current: &Token) -> bool {
+    stored.len() >= STAT_TOKEN_LEN && current.get(..stored.len()) == Some(stored)
 }
 
 struct Existing {
@@ -490,69 +499,48 @@ impl Existing {
     }
 }
 
-/// The token of a record version: the facility and the first six name fields (everything but
-/// the condition flag, the only part of a name that changes, ssmix2.md §2.3).
-pub fn version_token(keys: &Keys, facility: &str, name: &FileName) -> Token {
-    keys.token(
-        label::VERSION,
-        &[
-            facility.as_bytes(),
-            name.patient_id.as_bytes(),
-            name.date_folder().as_bytes(),
-            name.data_type.as_bytes(),
-            name.order_no.as_bytes(),
-            name.occurred.as_bytes(),
-            name.department.as_deref().unwrap_or("-").as_bytes(),
-        ],
-    )
-}
-
 /// A stored location of the same version and bytes whose flag ranks below the new file's:
-/// the new file is that location renamed.
+/// the new file is that location renamed. The condition flag is the only part of a name that
+/// changes (ssmix2.md §2.3) and no folder holds it, so the earlier file sat in the same folder
+/// under the same name with another last field: its path token is computed, not searched for.
+/// (Schema 4 dropped the version-token index this used to search.)
 fn rename_candidate(
     ctx: &Ctx<'_>,
     facility: &str,
-    version_token: &Token,
+    rel: &[u8],
     item_id: i64,
     name: &FileName,
 ) -> Result<Option<i64>, ImportError> {
+    // The last `_` of a standardized path precedes the flag (its name parsed, so it has one).
+    let Some(cut) = rel.iter().rposition(|&b| b == b'_') else {
+        return Ok(None);
+    };
     let mut stmt = ctx
         .conn
         .prepare_cached(
-            "SELECT id, path_token, path_nonce, path_sealed FROM location
-             WHERE version_token = ?1 AND facility = ?2 AND item_id = ?3 AND quarantined = 0",
+            "SELECT id FROM location
+             WHERE facility = ?1 AND path_token = ?2 AND item_id = ?3 AND quarantined = 0",
         )
         .map_err(db("looking up a record version"))?;
-    let rows = stmt
-        .query_map(params![&version_token[..], facility, item_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })
-        .map_err(db("looking up a record version"))?;
-    for row in rows {
-        let (id, token, nonce, sealed) = row.map_err(db("looking up a record version"))?;
-        let Ok(rel) = crypto::open(
-            &ctx.keys.record,
-            &nonce,
-            &[crypto::aad::PATH, facility.as_bytes(), &token],
-            &sealed,
-        ) else {
-            // A damaged path is verify's business; it is simply not a rename candidate.
+    for flag in [
+        ConditionFlag::Current,
+        ConditionFlag::Superseded,
+        ConditionFlag::Deleted,
+    ] {
+        if flag.history_rank() >= name.flag.history_rank() {
             continue;
-        };
-        let old = rel
-            .rsplit(|&b| b == b'/')
-            .next()
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .and_then(|n| FileName::parse(n).ok());
-        if let Some((old, _)) = old
-            && old.flag.history_rank() < name.flag.history_rank()
-        {
-            return Ok(Some(id));
+        }
+        let mut old = rel[..=cut].to_vec();
+        old.push(u8::try_from(flag.as_char()).unwrap_or(b'?'));
+        let token = ctx.keys.token(label::PATH, &[facility.as_bytes(), &old]);
+        let id = stmt
+            .query_row(params![facility, &token[..], item_id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map_err(db("looking up a record version"))?;
+        if id.is_some() {
+            return Ok(id);
         }
     }
     Ok(None)
@@ -605,4 +593,31 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
         return None;
     }
     Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_tokens_of_both_lengths_match_only_their_own_file() {
+        let current: Token = std::array::from_fn(|i| i as u8);
+        assert!(stat_matches(&current[..STAT_TOKEN_LEN], &current));
+        assert!(
+            stat_matches(&current, &current),
+            "16-byte rows of earlier runs"
+        );
+        let mut other = current;
+        other[3] ^= 1;
+        assert!(!stat_matches(&other[..STAT_TOKEN_LEN], &current));
+        assert!(!stat_matches(&other, &current));
+        let mut late = current;
+        late[15] ^= 1;
+        assert!(
+            !stat_matches(&late, &current),
+            "all 16 stored bytes compared"
+        );
+        assert!(!stat_matches(&[], &current), "an empty token never matches");
+        assert!(!stat_matches(&current[..4], &current));
+    }
 }

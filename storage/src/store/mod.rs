@@ -35,6 +35,7 @@ mod item;
 mod normalize;
 mod patient;
 mod schema;
+mod sealed_path;
 pub mod summary;
 mod verify;
 

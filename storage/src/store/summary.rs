@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use super::crypto::{self, Keys};
+use super::crypto::Keys;
 use super::error::{SummaryError, db};
 use super::patient::{PatientRecord, patient_token};
 use super::{Store, is_facility_code, item};
@@ -220,13 +220,7 @@ pub fn open_name(
     nonce: &[u8],
     sealed: &[u8],
 ) -> Option<FileName> {
-    let rel = crypto::open(
-        &keys.record,
-        nonce,
-        &[crypto::aad::PATH, facility.as_bytes(), path_token],
-        sealed,
-    )
-    .ok()?;
+    let rel = super::sealed_path::open(keys, facility, path_token, nonce, sealed).ok()?;
     let last = rel.rsplit(|&b| b == b'/').next()?;
     FileName::parse(std::str::from_utf8(last).ok()?)
         .ok()

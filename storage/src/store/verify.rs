@@ -23,7 +23,7 @@ pub const PROBLEMS_LISTED_MAX: usize = 1_000;
 pub struct Problem {
     /// Stable code: `db.integrity`, `db.foreign_key`, `item.tag`, `item.decompress`,
     /// `item.hash`, `item.codec`, `item.orphan`, `location.no_item`, `location.path_tag`,
-    /// `location.path_token`, `location.path_unsafe`, `dictionary.tag`, `patient.tag`,
+    /// `location.path_encoding`, `location.path_token`, `location.path_unsafe`, `dictionary.tag`, `patient.tag`,
     /// `patient.token`, `patient.no_location`, `patient.search_tokens`, `search.orphan`.
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,15 +162,18 @@ impl Store {
                 if item.is_none() {
                     report.push(at("location.no_item"));
                 }
-                let Ok(rel) = crypto::open(
-                    &self.keys.record,
-                    &nonce,
-                    &[crypto::aad::PATH, facility.as_bytes(), &token],
-                    &sealed,
-                ) else {
-                    report.push(at("location.path_tag"));
-                    damaged_locations.push(id);
-                    continue;
+                let rel = match super::sealed_path::open(
+                    &self.keys, &facility, &token, &nonce, &sealed,
+                ) {
+                    Ok(rel) => rel,
+                    Err(err) => {
+                        report.push(at(match err {
+                            super::sealed_path::PathOpenError::Tag => "location.path_tag",
+                            super::sealed_path::PathOpenError::Encoding => "location.path_encoding",
+                        }));
+                        damaged_locations.push(id);
+                        continue;
+                    }
                 };
                 if self.keys.token(label::PATH, &[facility.as_bytes(), &rel])[..] != token[..] {
                     report.push(at("location.path_token"));
@@ -185,9 +188,12 @@ impl Store {
         {
             let mut stmt = conn
                 .prepare(
-                    "SELECT hash FROM item i
-                     WHERE NOT EXISTS (SELECT 1 FROM location l WHERE l.item_id = i.id)
-                       AND NOT EXISTS (SELECT 1 FROM replaced r WHERE r.item_id = i.id)
+                    // `NOT IN` of an uncorrelated subquery builds one temporary index of
+                    // each column; there is no stored index of locations by item (schema 3).
+                    // Both columns are NOT NULL, so `NOT IN` means "absent".
+                    "SELECT hash FROM item
+                     WHERE id NOT IN (SELECT item_id FROM location)
+                       AND id NOT IN (SELECT item_id FROM replaced)
                      ORDER BY id",
                 )
                 .map_err(db("finding orphan items"))?;
