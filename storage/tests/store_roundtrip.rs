@@ -544,3 +544,18 @@ fn no_plaintext_patient_data_in_the_data_directory() {
     drop(store);
     check("closed");
 }
+
+/// The identity the network layer uses is the one `init` sealed: its seed yields the public key
+/// in the node record, and it is the same on every open.
+#[test]
+fn identity_seed_matches_the_node_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = new_store(&data);
+    let seed = store.identity_seed();
+    let public = store.node().identity_public.clone();
+    assert!(ring::signature::Ed25519KeyPair::from_seed_and_public_key(&seed, &public).is_ok());
+    drop(store);
+    let again = Store::open(&data, PASS).unwrap();
+    assert_eq!(again.identity_seed(), seed);
+}

@@ -120,11 +120,11 @@ pub async fn start(
     listen: bool,
 ) -> anyhow::Result<(Node, mpsc::Receiver<NodeEvent>)> {
     let data = settings.data.clone();
-    // PBKDF2 twice (store and identity) takes a while; keep it off the async workers.
+    // PBKDF2 takes a while; keep it off the async workers.
     let (store, identity) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let identity = identity::unlock(&data, &passphrase).context("unlocking the identity")?;
         let store = Store::open(&data, &passphrase)
             .with_context(|| format!("opening {}", data.display()))?;
+        let identity = identity::from_store(&store).context("unlocking the identity")?;
         Ok((store, identity))
     })
     .await??;

@@ -160,7 +160,35 @@ pub struct Store {
     /// decompression context. `Store` is single-threaded (rusqlite's `Connection` is `!Sync`).
     codecs: std::cell::RefCell<codec::Codecs>,
     rng: SystemRandom,
+    /// The node's Ed25519 private seed, unsealed at open for the network layer.
+    identity_seed: [u8; 32],
     node: NodeInfo,
+}
+
+/// Where ring's Ed25519 PKCS#8 v2 document carries the 32-byte seed (after the version,
+/// algorithm identifier and OCTET STRING headers).
+const PKCS8_SEED_AT: usize = 16;
+
+/// Unseals the identity document of the key file and returns its seed, checked against the public
+/// key stored in clear, so a format drift fails here instead of giving the node a wrong identity.
+fn unseal_identity(keys: &Keys, kf: &KeyFile) -> Result<[u8; 32], OpenError> {
+    let field = |s: &str| crypto::unhex(s).ok_or(OpenError::KeyFile("bad hex"));
+    let public = field(&kf.identity_public)?;
+    let pkcs8 = crypto::open(
+        &keys.record,
+        &field(&kf.identity_nonce)?,
+        &[crypto::aad::IDENTITY, &public],
+        &field(&kf.identity_sealed)?,
+    )
+    .map_err(|_| OpenError::KeyFile("identity does not unseal"))?;
+    let seed: [u8; 32] = pkcs8
+        .get(PKCS8_SEED_AT..PKCS8_SEED_AT + 32)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(OpenError::KeyFile("identity document too short"))?;
+    // ring checks that the seed yields exactly this public key.
+    Ed25519KeyPair::from_seed_and_public_key(&seed, &public)
+        .map_err(|_| OpenError::KeyFile("identity does not match its public key"))?;
+    Ok(seed)
 }
 
 impl fmt::Debug for Store {
@@ -281,6 +309,7 @@ impl Store {
             .try_into()
             .map_err(|_| OpenError::KeyFile("data key has the wrong length"))?;
         let keys = Keys::derive(&dek);
+        let identity_seed = unseal_identity(&keys, &kf)?;
         let db_path = dir.join(DB_FILE);
         if !db_path.is_file() {
             return Err(OpenError::NotADataDir);
@@ -314,6 +343,7 @@ impl Store {
             keys,
             codecs: std::cell::RefCell::new(codecs),
             rng: SystemRandom::new(),
+            identity_seed,
             node: NodeInfo {
                 facility: node.0,
                 role,
@@ -326,6 +356,12 @@ impl Store {
             store.rebuild_patient_index()?;
         }
         Ok(store)
+    }
+
+    /// The node's Ed25519 private seed (32 bytes), from which the network layer builds its
+    /// identity. A secret: never log it, never write it anywhere.
+    pub fn identity_seed(&self) -> [u8; 32] {
+        self.identity_seed
     }
 
     pub fn node(&self) -> &NodeInfo {
