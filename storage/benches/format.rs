@@ -5,6 +5,17 @@
 //!
 //! Besides criterion's own report, a plain summary line per stage is printed so the figures can
 //! be quoted (`format: decode+parse+extract … msg/s … MB/s`).
+//!
+//! Instruction counts, which unlike times do not depend on the neighbours' load: with
+//! `KIZUNA_FORMAT_PROFILE=STAGE` (`decode`, `parse`, `extract`) the bench runs only that stage,
+//! once, over [`PROFILE_MESSAGES`] messages inside `profile_run_STAGE` and exits, so
+//!
+//!   cargo bench -p kizuna-storage --bench format --no-run   # prints the binary's path
+//!   KIZUNA_FORMAT_PROFILE=extract valgrind --tool=callgrind --collect-atstart=no \
+//!       --toggle-collect='*profile_run_*' target/release/deps/format-HASH
+//!
+//! counts the instructions of that stage alone (`parse` and `extract` are given their input,
+//! already decoded and parsed, outside `profile_run_STAGE`); divide the total by the message count.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -109,7 +120,71 @@ fn summary(files: &[(String, Vec<u8>)]) {
     }
 }
 
+/// Messages of the instruction-count run: enough to cover every message type the generator
+/// writes, few enough for valgrind.
+const PROFILE_MESSAGES: usize = 2_000;
+
+/// Decoding alone; callgrind counts the `profile_run_*` functions only.
+#[inline(never)]
+fn profile_run_decode(files: &[(String, Vec<u8>)]) -> usize {
+    files
+        .iter()
+        .map(|(_, b)| jis::decode(b).map_or(0, |d| d.text.len()))
+        .sum()
+}
+
+/// Parsing alone, over texts decoded before collection starts.
+#[inline(never)]
+fn profile_run_parse(decoded: &[String]) -> usize {
+    decoded
+        .iter()
+        .map(|t| hl7::Message::parse(t).map_or(0, |m| m.segment_count()))
+        .sum()
+}
+
+/// Extraction alone, over messages parsed before collection starts.
+#[inline(never)]
+fn profile_run_extract(messages: &[hl7::Message<'_>]) -> usize {
+    messages
+        .iter()
+        .map(|m| {
+            let c = extract::extract(m);
+            usize::from(c.patient.is_some()) + c.lab_reports.len()
+        })
+        .sum()
+}
+
+/// `KIZUNA_FORMAT_PROFILE=STAGE`: one stage, once, for callgrind (see the module documentation).
+fn profile(stage: &str) {
+    let files = synth::sample_messages(1, PROFILE_MESSAGES).expect("generator works");
+    let decoded: Vec<String> = files
+        .iter()
+        .filter_map(|(_, b)| jis::decode(b).ok().map(|d| d.text))
+        .collect();
+    let messages: Vec<hl7::Message<'_>> = decoded
+        .iter()
+        .filter_map(|t| hl7::Message::parse(t).ok())
+        .collect();
+    let sink = match stage {
+        "decode" => profile_run_decode(&files),
+        "parse" => profile_run_parse(&decoded),
+        "extract" => profile_run_extract(&messages),
+        _ => {
+            eprintln!("KIZUNA_FORMAT_PROFILE: unknown stage {stage:?} (decode, parse, extract)");
+            return;
+        }
+    };
+    println!(
+        "format profile: stage {stage}, {} messages (sink {sink})",
+        files.len()
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    if let Ok(stage) = std::env::var("KIZUNA_FORMAT_PROFILE") {
+        profile(&stage);
+        return;
+    }
     let files = corpus();
     summary(&files);
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
