@@ -173,6 +173,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
     let mut tallies = Tallies::default();
     let mut set = Set::Ascii;
+    // The whole input as `&str` when it is 7-bit (every SS-MIX2 file): ASCII runs are then
+    // slices of it, validated once instead of once per run.
+    let seven_bit = if bytes.is_ascii() {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    };
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -200,6 +207,15 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         }
         match set {
             Set::Ascii => {
+                if let Some(whole) = seven_bit {
+                    // Copy the whole run up to the next escape (or SO/SI, reported at the top of
+                    // the loop) at once, as a slice of the input validated once.
+                    let run = memchr::memchr3(ESC, 0x0E, 0x0F, &bytes[i..])
+                        .map_or(bytes.len(), |p| i + p);
+                    out.push_str(whole.get(i..run).unwrap_or_default());
+                    i = run;
+                    continue;
+                }
                 // Copy the whole run up to the next escape at once (SIMD search); the run must be
                 // 7-bit and free of SO/SI, which the byte loop above reports precisely.
                 let run = memchr::memchr(ESC, &bytes[i..]).map_or(bytes.len(), |p| i + p);
@@ -246,39 +262,48 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
                 i += 1;
             }
             Set::Kanji => {
-                let Some(&b2) = bytes.get(i + 1) else {
-                    return Err(DecodeError::TruncatedDoubleByte { offset: i });
-                };
-                if !(0x21..=0x7E).contains(&b2) {
-                    if b2 >= 0x80 {
-                        return Err(DecodeError::EightBit {
-                            offset: i + 1,
-                            byte: b2,
-                        });
+                // A run of double-byte characters in one go: a first byte in 0x21..=0x7E passes
+                // every check at the top of the loop, so only such bytes continue the run.
+                let mut b = b;
+                loop {
+                    let Some(&b2) = bytes.get(i + 1) else {
+                        return Err(DecodeError::TruncatedDoubleByte { offset: i });
+                    };
+                    if !(0x21..=0x7E).contains(&b2) {
+                        if b2 >= 0x80 {
+                            return Err(DecodeError::EightBit {
+                                offset: i + 1,
+                                byte: b2,
+                            });
+                        }
+                        return Err(DecodeError::TruncatedDoubleByte { offset: i });
                     }
-                    return Err(DecodeError::TruncatedDoubleByte { offset: i });
-                }
-                let index = usize::from(b - 0x21) * 94 + usize::from(b2 - 0x21);
-                let code = JIS0208_DECODE[index];
-                let code = if code != 0 {
-                    code
-                } else {
-                    let vendor = VENDOR_DECODE[index];
-                    if vendor != 0 {
-                        let row = b - 0x20;
-                        let warning = if row == 13 {
-                            DecodeWarning::NecExtension
-                        } else {
-                            DecodeWarning::IbmExtension
-                        };
-                        tallies.note(warning, i);
+                    let index = usize::from(b - 0x21) * 94 + usize::from(b2 - 0x21);
+                    let code = JIS0208_DECODE[index];
+                    let code = if code != 0 {
+                        code
                     } else {
-                        tallies.note(DecodeWarning::UnassignedCode, i);
+                        let vendor = VENDOR_DECODE[index];
+                        if vendor != 0 {
+                            let row = b - 0x20;
+                            let warning = if row == 13 {
+                                DecodeWarning::NecExtension
+                            } else {
+                                DecodeWarning::IbmExtension
+                            };
+                            tallies.note(warning, i);
+                        } else {
+                            tallies.note(DecodeWarning::UnassignedCode, i);
+                        }
+                        vendor
+                    };
+                    push_bmp(&mut out, code);
+                    i += 2;
+                    match bytes.get(i) {
+                        Some(&next) if (0x21..=0x7E).contains(&next) => b = next,
+                        _ => break,
                     }
-                    vendor
-                };
-                push_bmp(&mut out, code);
-                i += 2;
+                }
             }
         }
     }
