@@ -545,12 +545,23 @@ impl<'a> Message<'a> {
 
     /// All segments with this ID, in order.
     pub fn segments_with_id<'s>(&'s self, id: &'s str) -> impl Iterator<Item = Segment<'s>> + 's {
-        self.segments().filter(move |s| s.id() == id)
+        (0..self.segments.len())
+            .filter(move |&i| self.segment_id(i) == id)
+            .filter_map(move |i| self.segment_at(i))
     }
 
     /// The first segment with this ID.
     pub fn segment(&self, id: &str) -> Option<Segment<'_>> {
-        self.segments().find(|s| s.id() == id)
+        (0..self.segments.len())
+            .find(|&i| self.segment_id(i) == id)
+            .and_then(|i| self.segment_at(i))
+    }
+
+    /// The ID of the segment at `index`, without building the [`Segment`].
+    fn segment_id(&self, index: usize) -> &'a str {
+        self.segments
+            .get(index)
+            .map_or("", |seg| self.field_text(seg.first_field as usize))
     }
 
     /// The MSH segment, which parse() guarantees is segment 0.
@@ -748,7 +759,18 @@ impl<'m> Element<'m> {
     /// subcomponent, component 1 is the element itself (HL7's rule for primitive values).
     pub fn component(&self, n: usize) -> Element<'m> {
         match self.depth {
-            Depth::Field => self.repetition(1).component(n),
+            // `self.repetition(1).component(n)` in one scan that ends at the first repetition
+            // separator, instead of one scan for it and a second for the component.
+            Depth::Field => Element {
+                raw: nth_piece_of_first(
+                    self.raw,
+                    self.delimiters.component,
+                    self.delimiters.repetition,
+                    n,
+                ),
+                delimiters: self.delimiters,
+                depth: Depth::Component,
+            },
             Depth::Repetition => self.piece(self.delimiters.component, n, Depth::Component),
             Depth::Component | Depth::Subcomponent | Depth::Literal => {
                 self.piece(None, n, self.depth)
@@ -759,16 +781,20 @@ impl<'m> Element<'m> {
     /// The first `N` components in one pass (missing ones empty): cheaper than `N` calls to
     /// [`Element::component`], each of which scans from the start. Same results.
     pub fn first_components<const N: usize>(&self) -> [Element<'m>; N] {
-        let (raw, sep, depth) = match self.depth {
+        let (raw, sep, stop, depth) = match self.depth {
+            // The first repetition's components: the scan ends at the repetition separator.
             Depth::Field => (
-                self.repetition(1).raw,
+                self.raw,
                 self.delimiters.component,
+                self.delimiters.repetition,
                 Depth::Component,
             ),
-            Depth::Repetition => (self.raw, self.delimiters.component, Depth::Component),
-            Depth::Component | Depth::Subcomponent | Depth::Literal => (self.raw, None, self.depth),
+            Depth::Repetition => (self.raw, self.delimiters.component, None, Depth::Component),
+            Depth::Component | Depth::Subcomponent | Depth::Literal => {
+                (self.raw, None, None, self.depth)
+            }
         };
-        self.first_pieces(raw, sep, depth)
+        self.first_pieces(raw, sep, stop, depth)
     }
 
     /// The first `N` subcomponents in one pass; see [`Element::first_components`].
@@ -782,13 +808,16 @@ impl<'m> Element<'m> {
             Depth::Component => (self.raw, self.delimiters.subcomponent, Depth::Subcomponent),
             Depth::Subcomponent | Depth::Literal => (self.raw, None, self.depth),
         };
-        self.first_pieces(raw, sep, depth)
+        self.first_pieces(raw, sep, None, depth)
     }
 
+    /// The first `N` pieces of `raw` split on `sep`, all within the part of `raw` before the
+    /// first `stop` byte (the first repetition, when `stop` is the repetition separator).
     fn first_pieces<const N: usize>(
         &self,
         raw: &'m str,
         sep: Option<u8>,
+        stop: Option<u8>,
         depth: Depth,
     ) -> [Element<'m>; N] {
         let empty = Element {
@@ -799,20 +828,24 @@ impl<'m> Element<'m> {
         let mut out = [empty; N];
         let Some(sep) = sep else {
             if let Some(first) = out.first_mut() {
-                first.raw = raw;
+                first.raw = nth_piece(raw, stop, 1);
             }
             return out;
         };
+        // Without a stop byte, `sep` stands in for it: it is tested first, so it never stops.
+        let stop = stop.unwrap_or(sep);
         let bytes = raw.as_bytes();
         let mut start = 0;
         for slot in out.iter_mut() {
-            let end = bytes[start..]
+            let (end, last) = bytes[start..]
                 .iter()
-                .position(|&b| b == sep)
-                .map_or(bytes.len(), |i| start + i);
-            // `sep` is ASCII, so both ends are character boundaries.
+                .position(|&b| b == sep || b == stop)
+                .map_or((bytes.len(), true), |i| {
+                    (start + i, bytes[start + i] != sep)
+                });
+            // `sep` and `stop` are ASCII, so both ends are character boundaries.
             slot.raw = raw.get(start..end).unwrap_or("");
-            if end == bytes.len() {
+            if last {
                 break;
             }
             start = end + 1;
@@ -1027,10 +1060,17 @@ pub fn escape(text: &str, d: &Delimiters) -> String {
 
 /// Resolves escape sequences in one leaf value. Borrows when there is nothing to resolve.
 /// Sequences that are not interpreted are kept literally (the parse reported them).
+#[inline]
 pub fn unescape<'t>(raw: &'t str, d: &Delimiters) -> Cow<'t, str> {
-    let Some(esc) = d.escape else {
-        return Cow::Borrowed(raw);
-    };
+    // The common case, no escape character declared (or none in the message, see
+    // `Message::has_escapes`), is inlined into every caller.
+    match d.escape {
+        None => Cow::Borrowed(raw),
+        Some(esc) => unescape_with(raw, d, esc),
+    }
+}
+
+fn unescape_with<'t>(raw: &'t str, d: &Delimiters, esc: u8) -> Cow<'t, str> {
     if !raw.as_bytes().contains(&esc) {
         return Cow::Borrowed(raw);
     }
@@ -1175,6 +1215,40 @@ fn nth_piece(raw: &str, sep: Option<u8>, n: usize) -> &str {
         start = end + 1;
     }
     ""
+}
+
+/// `nth_piece(nth_piece(raw, stop, 1), sep, n)` in one scan: piece `n` of the part of `raw`
+/// before the first `stop` byte (component `n` of a field's first repetition).
+fn nth_piece_of_first(raw: &str, sep: Option<u8>, stop: Option<u8>, n: usize) -> &str {
+    let Some(sep) = sep else {
+        return if n == 1 { nth_piece(raw, stop, 1) } else { "" };
+    };
+    // Without a stop byte, `sep` stands in for it: it is tested first, so it never stops.
+    let stop = stop.unwrap_or(sep);
+    let bytes = raw.as_bytes();
+    let mut start = 0;
+    let mut k = 1;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == sep {
+            if k == n {
+                // `sep` is ASCII, so both ends are character boundaries.
+                return raw.get(start..i).unwrap_or("");
+            }
+            k += 1;
+            start = i + 1;
+        } else if b == stop {
+            return if k == n {
+                raw.get(start..i).unwrap_or("")
+            } else {
+                ""
+            };
+        }
+    }
+    if k == n {
+        raw.get(start..).unwrap_or("")
+    } else {
+        ""
+    }
 }
 
 fn span_str(text: &str, s: Span) -> &str {
@@ -1530,6 +1604,27 @@ PID|0001||9999013||患者^太郎^^^^^L^I~カンジャ^タロウ^^^^^L^P||1948040
             prop_assert_eq!(sub.raw(), escaped.as_str());
             let expected = if s.is_empty() { Value::Empty } else { Value::Text(Cow::Borrowed(s.as_str())) };
             prop_assert_eq!(sub.value(), expected);
+        }
+
+        /// The one-scan accessors give what the two-step definitions give.
+        #[test]
+        fn one_scan_accessors_match_their_definitions(
+            raw in "[a^~&|#:*!@x漢]{0,24}",
+            n in 1usize..6,
+            d in delimiter_sets(),
+        ) {
+            let field = Element { raw: &raw, delimiters: d, depth: Depth::Field };
+            let first = field.repetition(1);
+            prop_assert_eq!(field.component(n).raw(), first.component(n).raw());
+            let [a, b, c] = field.first_components();
+            prop_assert_eq!(
+                [a.raw(), b.raw(), c.raw()],
+                [first.component(1).raw(), first.component(2).raw(), first.component(3).raw()]
+            );
+            prop_assert_eq!(
+                nth_piece_of_first(&raw, None, d.repetition, n),
+                nth_piece(nth_piece(&raw, d.repetition, 1), None, n)
+            );
         }
 
         #[test]
