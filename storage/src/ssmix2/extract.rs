@@ -694,7 +694,8 @@ fn triple(code: Element<'_>, name: Element<'_>, system: Element<'_>) -> Option<C
         text: text(name),
         system: text(system),
     };
-    (c != Coded::default()).then_some(c)
+    let any = c.code.is_some() || c.text.is_some() || c.system.is_some();
+    any.then_some(c)
 }
 
 /// CQ-like `amount^unit` where the unit may itself be a `code&text&system` triple.
@@ -703,7 +704,8 @@ fn quantity(e: Element<'_>) -> Option<Quantity> {
         value: text(e.component(1)),
         unit: coded_subcomponents(e.component(2)),
     };
-    (q != Quantity::default()).then_some(q)
+    let any = q.value.is_some() || q.unit.is_some();
+    any.then_some(q)
 }
 
 fn name(xpn: Element<'_>) -> Option<Name> {
@@ -711,7 +713,8 @@ fn name(xpn: Element<'_>) -> Option<Name> {
         family: text(xpn.component(1).subcomponent(1)),
         given: text(xpn.component(2)),
     };
-    (n != Name::default()).then_some(n)
+    let any = n.family.is_some() || n.given.is_some();
+    any.then_some(n)
 }
 
 fn address(xad: Element<'_>) -> Option<Address> {
@@ -727,7 +730,8 @@ fn address(xad: Element<'_>) -> Option<Address> {
         postcode: self::text(xad.component(5)),
         text,
     };
-    (a != Address::default()).then_some(a)
+    let any = a.postcode.is_some() || a.text.is_some();
+    any.then_some(a)
 }
 
 fn phones(field: Element<'_>) -> Vec<Phone> {
@@ -738,7 +742,8 @@ fn phones(field: Element<'_>) -> Vec<Phone> {
                 use_code: text(xtn.component(2)),
                 number: text(xtn.component(12)).or_else(|| text(xtn.component(1))),
             };
-            (p != Phone::default()).then_some(p)
+            let any = p.use_code.is_some() || p.number.is_some();
+            any.then_some(p)
         })
         .collect()
 }
@@ -750,7 +755,11 @@ fn location(pl: Element<'_>) -> Option<Location> {
         bed: text(pl.component(3)),
         location_type: text(pl.component(6)),
     };
-    (l != Location::default()).then_some(l)
+    let any = l.point_of_care.is_some()
+        || l.room.is_some()
+        || l.bed.is_some()
+        || l.location_type.is_some();
+    any.then_some(l)
 }
 
 /// A plain decimal (`7.2`, `-14`, `+.5`); rejects `inf`, `NaN`, exponents and anything else
