@@ -96,7 +96,8 @@ impl SyncError {
 }
 
 /// What one sync did, from this side's point of view.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Items the peer had and we lacked, per the reconciliation.
     pub need: u64,
@@ -116,6 +117,9 @@ pub struct Report {
     pub item_bytes_sent: u64,
     pub wire_bytes_received: u64,
     pub wire_bytes_sent: u64,
+    /// CHUNK frames received and sent (item bodies travel in chunks of [`CHUNK_BYTES`]).
+    pub chunks_received: u64,
+    pub chunks_sent: u64,
     /// Reconciliation round trips (session messages / 2, rounded up).
     pub round_trips: u64,
     /// Whether the difference exceeded [`DIFF_IDS_MAX`] and only part of it was transferred.
@@ -172,6 +176,7 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
         self.send(TAG_ITEM, &header).await?;
         for chunk in item.bytes.chunks(CHUNK_BYTES) {
             self.send(TAG_CHUNK, chunk).await?;
+            self.report.chunks_sent += 1;
         }
         self.report.items_sent += 1;
         self.report.item_bytes_sent += item.bytes.len() as u64;
@@ -225,6 +230,7 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
                 return Err(SyncError::Protocol("bad CHUNK"));
             }
             bytes.extend_from_slice(&chunk);
+            self.report.chunks_received += 1;
         }
         let item = Item {
             id: *id,
