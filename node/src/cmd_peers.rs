@@ -181,6 +181,10 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .filter(|_| running)
         .map_or(0, |s| s.syncs_in_progress);
+    // Interrupted transfers wait in the staging area whether or not the daemon runs.
+    let (partial_items, partial_bytes) = snapshot
+        .as_ref()
+        .map_or((0, 0), |s| (s.partial_items, s.partial_bytes));
     if args.json {
         let mut v = serde_json::json!({
             "peer_id": peer_id,
@@ -192,6 +196,8 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             "daemon_running": running,
             "snapshot_unix": snapshot.as_ref().map(|s| s.written_unix),
             "syncs_in_progress": syncs_in_progress,
+            "partial_items": partial_items,
+            "partial_bytes": partial_bytes,
             "peers": peers.iter().map(|p| peer_json(p, now)).collect::<Vec<_>>(),
             "counters": snapshot.as_ref().map(|s| &s.counters),
         });
@@ -225,7 +231,10 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                 s.locations, s.facilities, s.quarantined_files, s.item_bytes
             );
         }
-        println!("transfers   {syncs_in_progress} syncs in progress");
+        println!(
+            "transfers   {syncs_in_progress} syncs in progress, {partial_items} interrupted items \
+             kept for resumption ({partial_bytes} B)"
+        );
         println!("peers");
         print_peers(peers, now);
     }

@@ -80,6 +80,18 @@ pub fn render(s: &Snapshot) -> String {
         "Syncs (transfers) running now",
         s.syncs_in_progress,
     );
+    gauge(
+        &mut r,
+        "partial_items",
+        "Interrupted item transfers kept for resumption",
+        s.partial_items,
+    );
+    gauge(
+        &mut r,
+        "partial_bytes",
+        "Bytes of interrupted item transfers kept",
+        s.partial_bytes,
+    );
     let c = &s.counters;
     let syncs = Family::<OutcomeLabel, Counter>::default();
     for (outcome, n) in [
@@ -121,6 +133,12 @@ pub fn render(s: &Snapshot) -> String {
         "chunks_received",
         "Item chunks received",
         c.chunks_received,
+    );
+    counter(
+        &mut r,
+        "bytes_resumed",
+        "Bytes of resumed items not sent again",
+        c.bytes_resumed,
     );
     counter(
         &mut r,
@@ -233,6 +251,8 @@ mod tests {
             },
             peers_connected: 1,
             syncs_in_progress: 0,
+            partial_items: 0,
+            partial_bytes: 0,
             peers: Vec::new(),
             counters: Counters {
                 syncs_ok: 5,

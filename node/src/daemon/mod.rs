@@ -7,6 +7,7 @@
 //! at most `concurrent_syncs_max` in total (a semaphore), each under the session timeout.
 
 pub mod metrics;
+pub mod partial;
 pub mod status;
 pub mod store;
 

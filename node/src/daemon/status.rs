@@ -142,6 +142,9 @@ pub struct Counters {
     pub items_rejected: u64,
     pub chunks_sent: u64,
     pub chunks_received: u64,
+    /// Prefix bytes of resumed items that were not sent again.
+    #[serde(default)]
+    pub bytes_resumed: u64,
     pub handshakes_refused: u64,
     pub hostile_disconnects: u64,
 }
@@ -160,6 +163,11 @@ pub struct Snapshot {
     pub peers_connected: u64,
     /// Syncs running when the snapshot was taken (each holds a transfer in progress).
     pub syncs_in_progress: u64,
+    /// Partially received items kept in the staging area for resumption, and their bytes.
+    #[serde(default)]
+    pub partial_items: u64,
+    #[serde(default)]
+    pub partial_bytes: u64,
     pub peers: Vec<PeerState>,
     pub counters: Counters,
 }
@@ -247,6 +255,7 @@ impl Ops {
                 c.items_rejected += r.items_rejected;
                 c.chunks_sent += r.chunks_sent;
                 c.chunks_received += r.chunks_received;
+                c.bytes_resumed += r.bytes_resumed;
             }
             Err(SyncError::Timeout(_)) => c.syncs_timed_out += 1,
             Err(_) => c.syncs_failed += 1,
@@ -284,6 +293,7 @@ impl Ops {
     pub fn snapshot(&self, node: &Node) -> Snapshot {
         let connected: HashMap<PeerId, Member> = net::lock(&node.members).clone();
         let items = *net::lock(&node.store.classes);
+        let (partial_items, partial_bytes) = node.store.partials.held();
         let running = node.settings.limits.concurrent_syncs_max as u64
             - node.permits.available_permits() as u64;
         let state = net::lock(&self.state);
@@ -307,6 +317,8 @@ impl Ops {
             items,
             peers_connected: connected.len() as u64,
             syncs_in_progress: running,
+            partial_items,
+            partial_bytes,
             peers,
             counters: state.counters.clone(),
         }

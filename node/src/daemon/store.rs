@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use kizuna_storage::store::{ImportOptions, Store};
 use kizuna_sync::{ItemId, Key, MemItemSet};
 
+use super::partial::Partials;
 use super::status::ClassCounts;
 use ring::digest;
 use tokio::sync::{mpsc, oneshot};
@@ -120,6 +121,8 @@ pub struct StoreHandle {
     pub set: Arc<RwLock<MemItemSet>>,
     /// Items by class (operations: `status.rs`), kept current by inserts.
     pub classes: Arc<Mutex<ClassCounts>>,
+    /// Prefixes of interrupted item transfers (`partial.rs`).
+    pub partials: Arc<Partials>,
 }
 
 impl StoreHandle {
@@ -138,6 +141,12 @@ impl StoreHandle {
             .map_err(|e| StoreActorError::Store(e.to_string()))?;
         drop(seen);
         let classes = Arc::new(Mutex::new(classes));
+        // Partials are named by this node's peer id, so nodes sharing an inbox keep apart.
+        let public: Option<[u8; 32]> = store.node().identity_public.as_slice().try_into().ok();
+        let name = public
+            .and_then(|p| crate::region::PublicKey32(p).peer_id())
+            .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let partials = Arc::new(Partials::new(&inbox, &name));
         keys.sort();
         keys.dedup();
         let set = MemItemSet::from_keys(keys)
@@ -150,7 +159,12 @@ impl StoreHandle {
             .name("kizuna-store".into())
             .spawn(move || serve(store, rx, thread_set, thread_classes, inbox))
             .map_err(|e| StoreActorError::Inbox(e.kind()))?;
-        Ok(StoreHandle { tx, set, classes })
+        Ok(StoreHandle {
+            tx,
+            set,
+            classes,
+            partials,
+        })
     }
 
     /// Reads items by id with their locations; absent ids are left out.
