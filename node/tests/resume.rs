@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -15,54 +16,6 @@ use common::*;
 const CHUNK_BYTES: u64 = 60 * 1024;
 /// Just under the network item cap (16 MiB), so the transfer lasts long enough to be cut.
 const BIG_BYTES: usize = 15 * 1024 * 1024;
-
-/// Writes a large but well-formed message next to a generated one: same folder, a new order
-/// number, the original bytes plus an NTE segment. Returns (path, size).
-pub fn add_big_item(facility_root: &Path) -> (PathBuf, u64) {
-    let source = walk(facility_root)
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("OML-11"))
-        .expect("a generated OML-11 file");
-    let name = source
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("file name")
-        .to_owned();
-    let mut fields: Vec<String> = name.split('_').map(str::to_owned).collect();
-    fields[3] = "999999999999998".to_owned();
-    let target = source.with_file_name(fields.join("_"));
-    let mut bytes = std::fs::read(&source).expect("read source");
-    let pad = BIG_BYTES - bytes.len() - 9;
-    bytes.extend_from_slice(b"NTE|1||");
-    bytes.extend(std::iter::repeat_n(b'A', pad));
-    bytes.extend_from_slice(b"\r\r");
-    assert_eq!(bytes.len(), BIG_BYTES);
-    std::fs::write(&target, &bytes).expect("write big item");
-    (target, bytes.len() as u64)
-}
-
-fn walk(root: &Path) -> Vec<PathBuf> {
-    read_tree(root)
-        .into_iter()
-        .map(|(p, _)| root.join(p))
-        .collect()
-}
-
-fn partial_dir(peer: &str) -> PathBuf {
-    Path::new("/dev/shm").join(format!("kizuna-partial-{peer}"))
-}
-
-fn partial_len(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
 
 #[test]
 fn a_cut_transfer_resumes_without_resending_completed_chunks() {
@@ -75,7 +28,7 @@ fn a_cut_transfer_resumes_without_resending_completed_chunks() {
     let (n1, p1) = node(&region, "n1", &fa);
     let (n2, p2) = node(&region, "n2", &fb);
     let tree = region.root.join("region");
-    let (_, big) = add_big_item(&tree.join(&fa));
+    let (_, big) = add_big_item(&tree.join(&fa), BIG_BYTES);
     ok(&["import", "--data", s(&n1), s(&tree.join(&fa))]);
     let m1 = admit(&region, &region.authority_key, &p1, &fa, "2099-01-01");
     let m2 = admit(&region, &region.authority_key, &p2, &fb, "2099-01-01");

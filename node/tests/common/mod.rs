@@ -20,7 +20,12 @@ pub fn kizuna(args: &[&str]) -> Command {
 
 /// Runs a command to completion under [`DEADLINE`].
 pub fn run(args: &[&str]) -> Output {
-    let mut child = kizuna(args)
+    run_cmd(kizuna(args), &format!("kizuna {args:?}"))
+}
+
+/// Runs any command to completion under [`DEADLINE`].
+pub fn run_cmd(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -32,7 +37,7 @@ pub fn run(args: &[&str]) -> Output {
         }
         if started.elapsed() > DEADLINE {
             let _ = child.kill();
-            panic!("kizuna {args:?} did not finish within {DEADLINE:?}");
+            panic!("{what} did not finish within {DEADLINE:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -63,7 +68,12 @@ impl Drop for Daemon {
 
 impl Daemon {
     pub fn start(args: &[&str]) -> Daemon {
-        let mut child = kizuna(args)
+        Daemon::spawn(kizuna(args))
+    }
+
+    /// Starts a daemon from a prepared command (e.g. wrapped in `ip netns exec`).
+    pub fn spawn(mut cmd: Command) -> Daemon {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -289,4 +299,54 @@ pub fn http_get(addr: &str, path: &str) -> (String, String) {
 /// Parses `kizuna status|peers --json` output.
 pub fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).expect("JSON output")
+}
+
+/// Writes a large but well-formed message next to a generated one: same folder, a new order
+/// number, the original bytes plus an NTE segment. Returns (path, size).
+pub fn add_big_item(facility_root: &Path, size: usize) -> (PathBuf, u64) {
+    let source = walk(facility_root)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("OML-11"))
+        .expect("a generated OML-11 file");
+    let name = source
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name")
+        .to_owned();
+    let mut fields: Vec<String> = name.split('_').map(str::to_owned).collect();
+    fields[3] = "999999999999998".to_owned();
+    let target = source.with_file_name(fields.join("_"));
+    let mut bytes = std::fs::read(&source).expect("read source");
+    let pad = size - bytes.len() - 9;
+    bytes.extend_from_slice(b"NTE|1||");
+    bytes.extend(std::iter::repeat_n(b'A', pad));
+    bytes.extend_from_slice(b"\r\r");
+    assert_eq!(bytes.len(), size);
+    std::fs::write(&target, &bytes).expect("write big item");
+    (target, bytes.len() as u64)
+}
+
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    read_tree(root)
+        .into_iter()
+        .map(|(p, _)| root.join(p))
+        .collect()
+}
+
+/// The staging directory where node `peer` keeps interrupted transfers (default inbox).
+pub fn partial_dir(peer: &str) -> PathBuf {
+    Path::new("/dev/shm").join(format!("kizuna-partial-{peer}"))
+}
+
+/// Bytes held in a partial directory.
+pub fn partial_len(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
