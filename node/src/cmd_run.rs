@@ -1,6 +1,5 @@
-//! `kizuna run` (the daemon), `kizuna sync` (one-shot reconcile with one peer) and
-//! `kizuna status`. Everything async starts here: a tokio runtime with two workers, because
-//! nodes are small and share their cores with ingest and the field UI.
+//! `kizuna run` (the daemon) and `kizuna sync` (one-shot reconcile with one peer). Everything
+//! async starts here: a tokio runtime with two workers, because nodes are small and share their cores with ingest and the field UI.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,12 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use kizuna_storage::store::Store;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{self, LogFormat, Overrides, Settings};
 use crate::daemon::{self, NodeEvent};
-use crate::region::PublicKey32;
 
 const WORKER_THREADS: usize = 2;
 
@@ -59,6 +56,9 @@ pub struct RunArgs {
     /// Seconds between syncs with each member (overrides sync.interval_s).
     #[arg(long)]
     sync_interval_s: Option<u64>,
+    /// Serve Prometheus /metrics on HOST:PORT (overrides http.listen).
+    #[arg(long)]
+    http_listen: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -71,16 +71,6 @@ pub struct SyncArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[arg(long)]
-    data: PathBuf,
-    #[arg(long)]
-    json: bool,
-    #[arg(long)]
-    key_file: Option<PathBuf>,
 }
 
 fn passphrase(key_file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
@@ -146,6 +136,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             peers: args.peer.clone(),
             no_mdns: args.no_mdns,
             sync_interval_s: args.sync_interval_s,
+            http_listen: args.http_listen.clone(),
             ..Overrides::default()
         },
     )?;
@@ -181,6 +172,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         tracing::info!("stopping");
+        node.ops.write_now(&node);
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -259,45 +251,4 @@ pub fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let pass = passphrase(args.key_file.as_ref())?;
-    let store = Store::open(&args.data, &pass)
-        .with_context(|| format!("opening {}", args.data.display()))?;
-    let node = store.node();
-    let public: [u8; 32] = node
-        .identity_public
-        .as_slice()
-        .try_into()
-        .context("identity key has the wrong length")?;
-    let peer = PublicKey32(public)
-        .peer_id()
-        .context("identity key is not an Ed25519 key")?;
-    let stats = store.stats()?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "peer_id": peer.to_string(),
-                "facility": node.facility,
-                "role": node.role.as_str(),
-                "items": stats.items,
-                "item_bytes": stats.item_bytes,
-                "locations": stats.locations,
-                "quarantined": stats.quarantined,
-                "facilities": stats.facilities,
-            })
-        );
-    } else {
-        println!("peer id     {peer}");
-        println!("facility    {}", node.facility);
-        println!("role        {}", node.role.as_str());
-        println!("items       {} ({} B)", stats.items, stats.item_bytes);
-        println!(
-            "locations   {} in {} facilities ({} quarantined)",
-            stats.locations, stats.facilities, stats.quarantined
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

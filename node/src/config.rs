@@ -28,6 +28,16 @@ pub struct File {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// The operations endpoint (`daemon/metrics.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// `host:port` of the Prometheus `/metrics` endpoint; absent = no endpoint.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +109,8 @@ pub struct Settings {
     pub limits: Limits,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// The `/metrics` endpoint's address, if any.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -131,6 +143,7 @@ pub struct Overrides {
     pub revocations: Option<PathBuf>,
     pub sync_interval_s: Option<u64>,
     pub log_format: Option<String>,
+    pub http_listen: Option<String>,
 }
 
 pub fn read_file(path: &Path) -> anyhow::Result<File> {
@@ -266,6 +279,14 @@ impl Settings {
             limits,
             log_format,
             log_level: file.log.level.unwrap_or_else(|| "info".to_owned()),
+            http_listen: over
+                .http_listen
+                .or(file.http.listen)
+                .map(|a| {
+                    a.parse()
+                        .with_context(|| format!("http.listen = {a:?} is not host:port"))
+                })
+                .transpose()?,
         })
     }
 }

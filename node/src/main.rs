@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod cmd_check;
 mod cmd_gen;
 mod cmd_patient;
+mod cmd_peers;
 mod cmd_region;
 mod cmd_run;
 mod cmd_store;
@@ -42,7 +43,9 @@ enum Command {
     /// Reconcile once with one peer and report what moved.
     Sync(cmd_run::SyncArgs),
     /// Show this node's identity and what its store holds.
-    Status(cmd_run::StatusArgs),
+    Status(cmd_peers::StatusArgs),
+    /// List the peers a node's daemon knows, with their sync state.
+    Peers(cmd_peers::PeersArgs),
     /// Region authority tools: create the key, admit and revoke nodes.
     #[command(subcommand)]
     Region(cmd_region::RegionCommand),
@@ -60,7 +63,8 @@ fn main() -> ExitCode {
         Command::Patient(args) => cmd_patient::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Sync(args) => cmd_run::sync(&args),
-        Command::Status(args) => cmd_run::status(&args),
+        Command::Status(args) => cmd_peers::status(&args),
+        Command::Peers(args) => cmd_peers::peers(&args),
         Command::Region(command) => cmd_region::run(&command),
     };
     match result {

@@ -6,6 +6,9 @@
 //! connection limits, each under the handshake timeout); one sync task per member at most, and
 //! at most `concurrent_syncs_max` in total (a semaphore), each under the session timeout.
 
+pub mod metrics;
+pub mod partial;
+pub mod status;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -54,6 +57,9 @@ pub struct Node {
     pub members: Members,
     pub commands: mpsc::Sender<Command>,
     pub control: libp2p_stream::Control,
+    pub ops: Arc<status::Ops>,
+    /// The daemon (not the one-shot `kizuna sync`) keeps `DIR/status.json` current.
+    writes_status: bool,
     permits: Arc<Semaphore>,
     running: Arc<Mutex<HashSet<PeerId>>>,
 }
@@ -155,7 +161,13 @@ pub async fn start(
         items = store.set.read().map(|s| s.keys().count()).unwrap_or(0),
         "node started"
     );
+    let http = match settings.http_listen {
+        Some(addr) if listen => Some(metrics::bind(addr).await?),
+        _ => None,
+    };
     let node = Node {
+        ops: Arc::new(status::Ops::new(&settings.data)),
+        writes_status: listen,
         permits: Arc::new(Semaphore::new(settings.limits.concurrent_syncs_max)),
         settings: Arc::new(settings),
         identity,
@@ -170,6 +182,12 @@ pub async fn start(
     tokio::spawn(route_events(node.clone(), events, node_tx.clone()));
     tokio::spawn(accept_handshakes(node.clone(), node_tx));
     tokio::spawn(accept_syncs(node.clone()));
+    if listen {
+        tokio::spawn(status::run_writer(node.clone()));
+    }
+    if let Some(listener) = http {
+        tokio::spawn(metrics::serve(listener, node.clone()));
+    }
     Ok((node, node_rx))
 }
 
@@ -212,11 +230,13 @@ fn admit(node: &Node, peer: PeerId, member: Member) {
         role = member.role.as_str(),
         "member admitted"
     );
+    node.ops.admitted(peer, &member);
     net::lock(&node.members).insert(peer, member);
 }
 
 async fn refuse(node: &Node, peer: PeerId, error: &HandshakeError, out: &mpsc::Sender<NodeEvent>) {
     tracing::warn!(%peer, reason = %error, "membership refused; disconnecting");
+    node.ops.refused();
     let _ = out
         .send(NodeEvent::Refused {
             peer,
@@ -320,6 +340,7 @@ async fn accept_syncs(mut node: Node) {
 
 /// Logs a finished sync (counts only, never ids or paths) and disconnects hostile peers.
 async fn finish_sync(node: &Node, peer: PeerId, role: &str, result: Result<Report, SyncError>) {
+    node.ops.sync_finished(peer, &result);
     match result {
         Ok(r) => tracing::info!(
             %peer,
@@ -337,9 +358,13 @@ async fn finish_sync(node: &Node, peer: PeerId, role: &str, result: Result<Repor
             tracing::warn!(%peer, role, error = %error, "sync failed");
             if error.is_hostile() {
                 tracing::warn!(%peer, "peer broke the sync protocol; disconnecting");
+                node.ops.hostile();
                 let _ = node.commands.send(Command::Disconnect(peer)).await;
             }
         }
+    }
+    if node.writes_status {
+        node.ops.write_now(node);
     }
 }
 

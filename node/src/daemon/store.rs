@@ -17,10 +17,13 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kizuna_storage::store::{ImportOptions, Store};
 use kizuna_sync::{ItemId, Key, MemItemSet};
+
+use super::partial::Partials;
+use super::status::ClassCounts;
 use ring::digest;
 use tokio::sync::{mpsc, oneshot};
 
@@ -116,15 +119,34 @@ enum Request {
 pub struct StoreHandle {
     tx: mpsc::Sender<Request>,
     pub set: Arc<RwLock<MemItemSet>>,
+    /// Items by class (operations: `status.rs`), kept current by inserts.
+    pub classes: Arc<Mutex<ClassCounts>>,
+    /// Prefixes of interrupted item transfers (`partial.rs`).
+    pub partials: Arc<Partials>,
 }
 
 impl StoreHandle {
     /// Builds the item set from the store and starts the thread that owns it.
     pub fn start(store: Store, inbox: PathBuf) -> Result<StoreHandle, StoreActorError> {
         let mut keys = Vec::new();
+        let mut classes = ClassCounts::default();
+        let mut seen = HashSet::new();
         store
-            .visit_locations(|loc| keys.push(key_of(loc.hash)))
+            .visit_locations(|loc| {
+                keys.push(key_of(loc.hash));
+                if seen.insert(loc.hash) {
+                    classes.add(&loc.relative_path, loc.quarantined);
+                }
+            })
             .map_err(|e| StoreActorError::Store(e.to_string()))?;
+        drop(seen);
+        let classes = Arc::new(Mutex::new(classes));
+        // Partials are named by this node's peer id, so nodes sharing an inbox keep apart.
+        let public: Option<[u8; 32]> = store.node().identity_public.as_slice().try_into().ok();
+        let name = public
+            .and_then(|p| crate::region::PublicKey32(p).peer_id())
+            .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let partials = Arc::new(Partials::new(&inbox, &name));
         keys.sort();
         keys.dedup();
         let set = MemItemSet::from_keys(keys)
@@ -132,11 +154,17 @@ impl StoreHandle {
         let set = Arc::new(RwLock::new(set));
         let (tx, rx) = mpsc::channel(REQUESTS_MAX);
         let thread_set = Arc::clone(&set);
+        let thread_classes = Arc::clone(&classes);
         std::thread::Builder::new()
             .name("kizuna-store".into())
-            .spawn(move || serve(store, rx, thread_set, inbox))
+            .spawn(move || serve(store, rx, thread_set, thread_classes, inbox))
             .map_err(|e| StoreActorError::Inbox(e.kind()))?;
-        Ok(StoreHandle { tx, set })
+        Ok(StoreHandle {
+            tx,
+            set,
+            classes,
+            partials,
+        })
     }
 
     /// Reads items by id with their locations; absent ids are left out.
@@ -171,6 +199,7 @@ fn serve(
     mut store: Store,
     mut rx: mpsc::Receiver<Request>,
     set: Arc<RwLock<MemItemSet>>,
+    classes: Arc<Mutex<ClassCounts>>,
     inbox: PathBuf,
 ) {
     let mut batch_no = 0u64;
@@ -181,7 +210,15 @@ fn serve(
             }
             Request::Insert { items, reply } => {
                 batch_no += 1;
-                let _ = reply.send(insert(&mut store, &set, &inbox, batch_no, items));
+                let result = insert(&mut store, &set, &inbox, batch_no, items);
+                if let Ok((_, added)) = &result {
+                    let mut c = classes.lock().unwrap_or_else(|p| p.into_inner());
+                    c.emergency += added.emergency;
+                    c.routine += added.routine;
+                    c.other += added.other;
+                    c.quarantined += added.quarantined;
+                }
+                let _ = reply.send(result.map(|(inserted, _)| inserted));
             }
         }
     }
@@ -290,7 +327,7 @@ fn insert(
     inbox: &Path,
     batch_no: u64,
     items: Vec<Item>,
-) -> Result<Inserted, StoreActorError> {
+) -> Result<(Inserted, ClassCounts), StoreActorError> {
     let dir = inbox.join(format!("kizuna-inbox-{}-{batch_no}", std::process::id()));
     // A leftover from a crashed run of this pid is ours; start clean.
     let _ = std::fs::remove_dir_all(&dir);
@@ -312,6 +349,7 @@ fn insert(
     let _ = std::fs::remove_dir_all(&dir);
     let staged = result?;
     let mut inserted = Inserted::default();
+    let mut classes = ClassCounts::default();
     for (item, staged) in items.iter().zip(staged) {
         let held = staged
             && store
@@ -327,9 +365,14 @@ fn insert(
         let mut set = set.write().unwrap_or_else(|p| p.into_inner());
         if set.insert(key_of(item.id)).unwrap_or(false) {
             inserted.stored += 1;
+            // Quarantine is decided by the import; it is not known here, so a received item
+            // counts in its path's class (a later restart recounts from the store).
+            if let Some(loc) = item.locations.first() {
+                classes.add(&loc.path, false);
+            }
         }
     }
-    Ok(inserted)
+    Ok((inserted, classes))
 }
 
 #[cfg(test)]

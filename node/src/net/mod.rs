@@ -24,7 +24,10 @@ use crate::config::Limits;
 use crate::region::Role;
 
 pub const MEMBER_PROTOCOL: StreamProtocol = StreamProtocol::new("/kizuna/member/1");
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kizuna/sync/1");
+/// Version 2: FETCH entries and ITEM headers carry a byte offset, so that an interrupted item
+/// transfer resumes (`sync.rs`). A version-1 peer fails protocol negotiation instead of
+/// misreading frames.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kizuna/sync/2");
 
 /// Commands to the swarm task. Bounded: callers wait when the swarm task is busy.
 const COMMANDS_MAX: usize = 32;

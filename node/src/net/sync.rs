@@ -1,12 +1,12 @@
-//! The sync stream (`/kizuna/sync/1`): one reconciliation `Session`, then item transfer, on one
+//! The sync stream (`/kizuna/sync/2`): one reconciliation `Session`, then item transfer, on one
 //! libp2p stream opened by the initiator. Every payload is `tag:u8 body` in a length-prefixed
 //! frame (`frame.rs`), at most [`PAYLOAD_BYTES_MAX`].
 //!
 //! ```text
 //! 1 RECONCILE  body = one kizuna-sync frame                       both ways, until both Done
-//! 2 FETCH      body = n × id[32], 1 ≤ n ≤ FETCH_IDS_MAX            initiator → responder
-//! 3 ITEM       body = id[32] size:u32 nloc:u8 nloc × (facility[10] len:u16 path[len])
-//!                     followed by ⌈size / CHUNK_BYTES⌉ CHUNK frames  either way
+//! 2 FETCH      body = n × (id[32] offset:u32), 1 ≤ n ≤ FETCH_IDS_MAX  initiator → responder
+//! 3 ITEM       body = id[32] size:u32 offset:u32 nloc:u8 nloc × (facility[10] len:u16 path[len])
+//!                     followed by ⌈(size − offset) / CHUNK_BYTES⌉ CHUNK frames  either way
 //! 4 CHUNK      body = item bytes, ≤ CHUNK_BYTES
 //! 5 MISSING    body = id[32]: requested but not held               responder → initiator
 //! 6 BATCH_END  body = empty: the FETCH is fully answered           responder → initiator
@@ -21,11 +21,17 @@
 //! own session reported them as `Need`, and every received item is hashed before it is stored:
 //! a mismatch aborts the sync and the peer is disconnected.
 //!
+//! Resumption (version 2): the fetching side keeps the received prefix of an item larger than
+//! one chunk in its staging area (`daemon/partial.rs`); a later FETCH of that id names the
+//! prefix length as `offset`, and the sender sends the ITEM from there (an offset at or beyond
+//! the size is served from 0). The whole body is hashed when complete, as always. Pushed items
+//! (initiator → responder) always start at 0: the pusher does not know the receiver's prefix.
+//!
 //! Why one stream and strict turn-taking: it keeps per-peer memory to one frame in flight per
 //! direction plus one bounded batch (house style 11: finish local work before accepting more).
 
 use std::collections::HashSet;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::io::{AsyncRead, AsyncWrite, WriteHalf};
@@ -34,6 +40,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::frame::{self, FrameError, PAYLOAD_BYTES_MAX};
+use crate::daemon::partial::{PartialWriter, Partials};
 use crate::daemon::store::{
     Item, LOCATIONS_PER_ITEM_MAX, Location, PATH_BYTES_MAX, StoreActorError, StoreHandle,
 };
@@ -76,6 +83,11 @@ pub enum SyncError {
     Protocol(&'static str),
     #[error("item hash mismatch (tampered or corrupt item)")]
     HashMismatch,
+    /// A resumed item failed its hash: the kept prefix or the peer's rest was wrong. Not held
+    /// against the peer (the prefix may be stale); the prefix is dropped and the next sync
+    /// fetches the item whole.
+    #[error("resumed item hash mismatch; the kept prefix is dropped")]
+    ResumedHashMismatch,
     #[error("store: {0}")]
     Store(#[from] StoreActorError),
     #[error("timed out after {0:?}")]
@@ -96,7 +108,8 @@ impl SyncError {
 }
 
 /// What one sync did, from this side's point of view.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Items the peer had and we lacked, per the reconciliation.
     pub need: u64,
@@ -116,6 +129,13 @@ pub struct Report {
     pub item_bytes_sent: u64,
     pub wire_bytes_received: u64,
     pub wire_bytes_sent: u64,
+    /// CHUNK frames received and sent (item bodies travel in chunks of [`CHUNK_BYTES`]).
+    pub chunks_received: u64,
+    pub chunks_sent: u64,
+    /// Items fetched from an offset (an earlier, interrupted transfer kept their prefix), and
+    /// the prefix bytes that were therefore not sent again.
+    pub items_resumed: u64,
+    pub bytes_resumed: u64,
     /// Reconciliation round trips (session messages / 2, rounded up).
     pub round_trips: u64,
     /// Whether the difference exceeded [`DIFF_IDS_MAX`] and only part of it was transferred.
@@ -128,6 +148,8 @@ struct Conn<W> {
     rx: mpsc::Receiver<Result<Vec<u8>, FrameError>>,
     writer: WriteHalf<W>,
     report: Report,
+    /// Where fetched items keep their received prefix (initiator only).
+    partials: Option<Arc<Partials>>,
 }
 
 impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
@@ -146,7 +168,8 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
         Ok((tag, payload))
     }
 
-    async fn send_item(&mut self, item: &Item) -> Result<(), SyncError> {
+    /// Sends an item from byte `offset` on (0 unless the peer resumes).
+    async fn send_item(&mut self, item: &Item, offset: u32) -> Result<(), SyncError> {
         let size = u32::try_from(item.bytes.len())
             .ok()
             .filter(|s| (*s as usize) <= ITEM_BYTES_MAX);
@@ -154,9 +177,11 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
             // Too large for the peer to accept; it will count it missing.
             return Ok(());
         };
+        let offset = if offset < size { offset } else { 0 };
         let mut header = Vec::with_capacity(64);
         header.extend_from_slice(&item.id);
         header.extend_from_slice(&size.to_be_bytes());
+        header.extend_from_slice(&offset.to_be_bytes());
         let locations: Vec<&Location> = item
             .locations
             .iter()
@@ -170,11 +195,12 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
             header.extend_from_slice(&loc.path);
         }
         self.send(TAG_ITEM, &header).await?;
-        for chunk in item.bytes.chunks(CHUNK_BYTES) {
+        for chunk in item.bytes[offset as usize..].chunks(CHUNK_BYTES) {
             self.send(TAG_CHUNK, chunk).await?;
+            self.report.chunks_sent += 1;
         }
         self.report.items_sent += 1;
-        self.report.item_bytes_sent += item.bytes.len() as u64;
+        self.report.item_bytes_sent += (item.bytes.len() - offset as usize) as u64;
         Ok(())
     }
 
@@ -189,6 +215,10 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
         if size > ITEM_BYTES_MAX {
             return Err(SyncError::Protocol("item larger than ITEM_BYTES_MAX"));
         }
+        let (offset, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or(SyncError::Protocol("malformed ITEM header"))?;
+        let offset = u32::from_be_bytes(*offset) as usize;
         let (&nloc, mut rest) = rest
             .split_first()
             .ok_or(SyncError::Protocol("malformed ITEM header"))?;
@@ -218,13 +248,40 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
         if !rest.is_empty() {
             return Err(SyncError::Protocol("trailing bytes in ITEM"));
         }
-        let mut bytes = Vec::with_capacity(size.min(CHUNK_BYTES));
+        // A prefix is used only if we asked for this offset (we hold exactly that many bytes).
+        let partials = self.partials.clone();
+        let mut bytes = match (&partials, offset) {
+            (_, 0) => Vec::with_capacity(size.min(CHUNK_BYTES)),
+            (Some(p), offset) if offset < size => p
+                .read(id, offset as u64)
+                .ok_or(SyncError::Protocol("ITEM offset we did not ask for"))?,
+            _ => return Err(SyncError::Protocol("ITEM offset we did not ask for")),
+        };
+        let resumed = offset > 0;
+        let mut writer: Option<PartialWriter> = match &partials {
+            Some(p) if size > CHUNK_BYTES => p.writer(id, size as u64, offset as u64),
+            _ => None,
+        };
         while bytes.len() < size {
             let (tag, chunk) = self.recv().await?;
             if tag != TAG_CHUNK || chunk.len() > CHUNK_BYTES || bytes.len() + chunk.len() > size {
                 return Err(SyncError::Protocol("bad CHUNK"));
             }
             bytes.extend_from_slice(&chunk);
+            self.report.chunks_received += 1;
+            if let Some(w) = &mut writer
+                && w.append(&chunk).is_err()
+            {
+                // The staging area is full or gone: go on without a partial.
+                writer = None;
+                if let Some(p) = &partials {
+                    p.remove(id);
+                }
+            }
+        }
+        drop(writer);
+        if let Some(p) = &partials {
+            p.remove(id);
         }
         let item = Item {
             id: *id,
@@ -232,23 +289,47 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
             locations,
         };
         if !item.hash_matches() {
-            return Err(SyncError::HashMismatch);
+            return Err(if resumed {
+                SyncError::ResumedHashMismatch
+            } else {
+                SyncError::HashMismatch
+            });
         }
-        self.report.item_bytes_received += item.bytes.len() as u64;
+        if resumed {
+            self.report.items_resumed += 1;
+            self.report.bytes_resumed += offset as u64;
+        }
+        self.report.item_bytes_received += (item.bytes.len() - offset) as u64;
         Ok(item)
     }
 }
 
-fn ids_body(ids: &[[u8; 32]]) -> Vec<u8> {
-    ids.iter().flat_map(|id| id.iter().copied()).collect()
+/// FETCH body: each id with the byte offset to send it from.
+fn fetch_body(entries: &[([u8; 32], u32)]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(entries.len() * 36);
+    for (id, offset) in entries {
+        body.extend_from_slice(id);
+        body.extend_from_slice(&offset.to_be_bytes());
+    }
+    body
 }
 
-fn parse_ids(body: &[u8]) -> Result<Vec<[u8; 32]>, SyncError> {
-    let (chunks, rest) = body.as_chunks::<32>();
-    if !rest.is_empty() || chunks.is_empty() || chunks.len() > FETCH_IDS_MAX {
+fn parse_fetch(body: &[u8]) -> Result<Vec<([u8; 32], u32)>, SyncError> {
+    let (entries, rest) = body.as_chunks::<36>();
+    if !rest.is_empty() || entries.is_empty() || entries.len() > FETCH_IDS_MAX {
         return Err(SyncError::Protocol("malformed FETCH"));
     }
-    Ok(chunks.to_vec())
+    Ok(entries
+        .iter()
+        .map(|e| {
+            let (id, offset) = e.split_at(32);
+            let mut i = [0u8; 32];
+            i.copy_from_slice(id);
+            let mut o = [0u8; 4];
+            o.copy_from_slice(offset);
+            (i, u32::from_be_bytes(o))
+        })
+        .collect())
 }
 
 /// The difference found by reconciliation.
@@ -351,10 +432,18 @@ where
         rx: frame::spawn_reader(reader, PAYLOAD_BYTES_MAX),
         writer,
         report: Report::default(),
+        partials: Some(Arc::clone(&store.partials)),
     };
     let diff = reconcile(&mut conn, &store.set, true).await?;
     for batch in diff.need.chunks(FETCH_IDS_MAX) {
-        conn.send(TAG_FETCH, &ids_body(batch)).await?;
+        let entries: Vec<([u8; 32], u32)> = batch
+            .iter()
+            .map(|id| {
+                let held = store.partials.offset(id);
+                (*id, u32::try_from(held).unwrap_or(0))
+            })
+            .collect();
+        conn.send(TAG_FETCH, &fetch_body(&entries)).await?;
         let requested: HashSet<[u8; 32]> = batch.iter().copied().collect();
         let mut received = Vec::new();
         let mut seen = HashSet::new();
@@ -381,7 +470,7 @@ where
     }
     for batch in diff.have.chunks(FETCH_IDS_MAX) {
         for item in store.read(batch.to_vec()).await? {
-            conn.send_item(&item).await?;
+            conn.send_item(&item, 0).await?;
         }
     }
     conn.send(TAG_PUSH_END, &[]).await?;
@@ -418,6 +507,7 @@ where
         rx: frame::spawn_reader(reader, PAYLOAD_BYTES_MAX),
         writer,
         report: Report::default(),
+        partials: None,
     };
     let diff = reconcile(&mut conn, &store.set, false).await?;
     let mut acceptable: HashSet<[u8; 32]> = diff.need.iter().copied().collect();
@@ -431,11 +521,15 @@ where
             // acknowledged; a stray reconcile frame after Done carries nothing we need.
             TAG_RECONCILE => {}
             TAG_FETCH => {
-                let ids = parse_ids(&body)?;
+                let entries = parse_fetch(&body)?;
+                let offsets: std::collections::HashMap<[u8; 32], u32> =
+                    entries.iter().copied().collect();
+                let ids: Vec<[u8; 32]> = entries.iter().map(|(id, _)| *id).collect();
                 let items = store.read(ids.clone()).await?;
                 let held: HashSet<[u8; 32]> = items.iter().map(|i| i.id).collect();
                 for item in &items {
-                    conn.send_item(item).await?;
+                    let offset = offsets.get(&item.id).copied().unwrap_or(0);
+                    conn.send_item(item, offset).await?;
                 }
                 for id in ids.iter().filter(|id| !held.contains(*id)) {
                     conn.send(TAG_MISSING, id).await?;
