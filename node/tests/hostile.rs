@@ -44,6 +44,14 @@ fn rss(pid: u32) -> u64 {
         * 1024
 }
 
+fn warnings(d: &Daemon) -> Vec<String> {
+    let log = d.log.lock().expect("log");
+    log.iter()
+        .filter(|l| l.contains("WARN") && !l.contains("wrong length or magic"))
+        .cloned()
+        .collect()
+}
+
 fn attack(args: &[&str]) -> serde_json::Value {
     let mut cmd = std::process::Command::new(hostile_bin());
     cmd.args(args).env("KIZUNA_PASSPHRASE", PASS);
@@ -81,8 +89,9 @@ fn hostile_peers_leave_memory_bounded_and_honest_peers_syncing() {
     let out = sync(&region.authority_pub, &n2, &m2, &addr);
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\nvictim warnings: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        warnings(&victim)
     );
     std::thread::sleep(Duration::from_secs(1));
     let rss_before = rss(pid);
@@ -150,8 +159,9 @@ fn hostile_peers_leave_memory_bounded_and_honest_peers_syncing() {
     let out = sync(&region.authority_pub, &n3, &m3, &addr);
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\nvictim warnings: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        warnings(&victim)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(report["items_received"], items, "{report}");

@@ -425,6 +425,25 @@ fn sync_completes_through_partitions_loss_and_a_slow_link_and_resumes_a_cut_tran
     assert_eq!(partial_len(&partials), 0);
     let _ = std::fs::remove_dir_all(&partials);
 
+    // The daemon's own view: every completed client sync is recorded as ok, none otherwise.
+    std::thread::sleep(Duration::from_millis(300));
+    let peers = json(&ok(&["peers", "--data", s(&n0), "--json"]));
+    let list = peers["peers"].as_array().expect("peers");
+    for c in [&c1, &c2, &c3, &c4] {
+        let p = list
+            .iter()
+            .find(|p| p["peer_id"] == c.peer.as_str())
+            .unwrap_or_else(|| panic!("client {} missing in {peers}", c.peer));
+        assert_eq!(p["last_outcome"], "ok", "{p}");
+        assert!(p["last_ok_unix"].as_u64().is_some(), "{p}");
+    }
+    assert!(
+        !list
+            .iter()
+            .any(|p| p["peer_id"] == c_fail.peer.as_str() && p["last_ok_unix"].is_u64()),
+        "a client that never synced is shown with a success: {peers}"
+    );
+
     drop(d0);
     let e4 = region.root.join("e4");
     ok(&["export", "--data", s(&c4.data), "--out", s(&e4)]);

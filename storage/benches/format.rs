@@ -82,8 +82,9 @@ fn measure(
     (messages, wall0.elapsed().as_secs_f64(), cpu)
 }
 
-/// Plain figures per stage, per CPU second (one core) and per wall second.
-fn summary(files: &[(String, Vec<u8>)]) {
+/// Plain figures per stage, per CPU second (one core) and per wall second. Returns the closing
+/// one-line summary, printed after criterion's report.
+fn summary(files: &[(String, Vec<u8>)]) -> String {
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     let average = bytes as f64 / files.len() as f64;
     let check = |b: &[u8]| {
@@ -103,11 +104,14 @@ fn summary(files: &[(String, Vec<u8>)]) {
         "format: {} generated messages, {average:.0} bytes on average",
         files.len()
     );
+    // CPU (or, off Linux, wall) seconds per message of each cumulative stage.
+    let mut seconds = Vec::new();
     for (name, stage) in stages
         .into_iter()
         .chain([("check_file (+SHA-256)", &check as Stage<'_>)])
     {
         let (messages, wall, cpu) = measure(files, stage);
+        seconds.push(cpu.unwrap_or(wall) / messages as f64);
         let per_cpu = cpu.map_or_else(
             || "n/a".to_owned(),
             |c| format!("{:.0}", messages as f64 / c),
@@ -118,6 +122,25 @@ fn summary(files: &[(String, Vec<u8>)]) {
             messages as f64 / wall
         );
     }
+    // Parse and extract alone are the differences of the cumulative stages (each measured over
+    // two CPU seconds, so a difference carries both runs' noise).
+    let figures = |name: &str, per_message: f64| {
+        format!(
+            "{name} {:.0} msg/s {:.1} MB/s",
+            1.0 / per_message,
+            average / per_message / 1e6
+        )
+    };
+    let [decode, parse, all, ..] = seconds[..] else {
+        return "format summary: n/a".to_owned();
+    };
+    format!(
+        "format summary (per CPU-second, MB of ISO-2022-JP files; target decode+parse+extract >= 100000 msg/s): {}; {}; {}; {}",
+        figures("decode", decode),
+        figures("parse", parse - decode),
+        figures("extract", all - parse),
+        figures("decode+parse+extract", all)
+    )
 }
 
 /// Messages of the instruction-count run: enough to cover every message type the generator
@@ -186,7 +209,7 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let files = corpus();
-    summary(&files);
+    let closing = summary(&files);
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     let mut group = c.benchmark_group("format");
     group.throughput(Throughput::Elements(files.len() as u64));
@@ -199,6 +222,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| files.iter().map(|(_, m)| pipeline(m)).sum::<usize>())
     });
     group.finish();
+    println!("{closing}");
 }
 
 criterion_group!(benches, bench);

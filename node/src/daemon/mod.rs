@@ -33,6 +33,8 @@ use store::StoreHandle;
 const NODE_EVENTS_MAX: usize = 64;
 /// How long a refused peer keeps its connection, so the refusal reason reaches it.
 const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a replacing sync waits for the replaced one to free its permit.
+const REPLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Revocation files read from the configured directory; more is an operator mistake.
 const REVOCATION_FILES_MAX: usize = REVOCATIONS_MAX;
 
@@ -62,6 +64,11 @@ pub struct Node {
     writes_status: bool,
     permits: Arc<Semaphore>,
     running: Arc<Mutex<HashSet<PeerId>>>,
+    /// Peers we are serving a sync for, with the serving task: one at a time per peer, so a
+    /// single member cannot hold every sync slot with idle streams (found by
+    /// `tests/hostile.rs`). A new sync stream from the same peer replaces the running one: the
+    /// peer restarted (a killed `kizuna sync`, a resumed transfer) and the old stream is dead.
+    responding: Arc<Mutex<HashMap<PeerId, tokio::task::AbortHandle>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -177,6 +184,7 @@ pub async fn start(
         commands,
         control,
         running: Arc::default(),
+        responding: Arc::default(),
     };
     let (node_tx, node_rx) = mpsc::channel(NODE_EVENTS_MAX);
     tokio::spawn(route_events(node.clone(), events, node_tx.clone()));
@@ -295,16 +303,22 @@ async fn accept_handshakes(mut node: Node, out: mpsc::Sender<NodeEvent>) {
             let timeout = node.settings.limits.handshake_timeout;
             let result = tokio::time::timeout(
                 timeout,
-                handshake::as_listener(&mut stream, &peer, &node.membership),
+                // Admitted before our HELLO goes out, so the peer's first sync stream finds it.
+                handshake::as_listener(&mut stream, &peer, &node.membership, |member| {
+                    admit(&node, peer, member.clone());
+                }),
             )
             .await
             .unwrap_or(Err(HandshakeError::Timeout(timeout)));
             match result {
-                Ok(member) => {
-                    admit(&node, peer, member);
+                Ok(_) => {
                     let _ = out.send(NodeEvent::MemberUp(peer)).await;
                 }
-                Err(error) => refuse(&node, peer, &error, &out).await,
+                Err(error) => {
+                    // Our HELLO may not have gone out after admission: undo it.
+                    net::lock(&node.members).remove(&peer);
+                    refuse(&node, peer, &error, &out).await;
+                }
             }
         });
     }
@@ -322,19 +336,53 @@ async fn accept_syncs(mut node: Node) {
             let _ = node.commands.send(Command::Disconnect(peer)).await;
             continue;
         }
-        let Ok(permit) = Arc::clone(&node.permits).try_acquire_owned() else {
+        let old = net::lock(&node.responding).remove(&peer);
+        let permit = if let Some(old) = old {
+            tracing::info!(%peer, "a new sync stream replaces this peer's running sync");
+            old.abort();
+            // The aborted task frees its permit when it is dropped, which is not immediate.
+            tokio::time::timeout(REPLACE_WAIT, Arc::clone(&node.permits).acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        } else {
+            Arc::clone(&node.permits).try_acquire_owned().ok()
+        };
+        let Some(permit) = permit else {
             tracing::info!(%peer, "sync refused: concurrent sync limit reached");
             continue;
         };
-        let node = node.clone();
-        tokio::spawn(async move {
+        let task_node = node.clone();
+        // Held across the spawn so the task's slot guard cannot run before its entry exists.
+        let mut responding = net::lock(&node.responding);
+        let task = tokio::spawn(async move {
+            let node = task_node;
             let _permit = permit;
+            let _slot = ResponderSlot(node.clone(), peer);
             let timeout = node.settings.session_timeout;
             let result = tokio::time::timeout(timeout, sync::respond(stream, &node.store))
                 .await
                 .unwrap_or(Err(SyncError::Timeout(timeout)));
             finish_sync(&node, peer, "responder", result).await;
         });
+        responding.insert(peer, task.abort_handle());
+        drop(responding);
+    }
+}
+
+/// Frees a peer's responder slot however the responder task ends.
+struct ResponderSlot(Node, PeerId);
+
+impl Drop for ResponderSlot {
+    fn drop(&mut self) {
+        let mut responding = net::lock(&self.0.responding);
+        // Only our own entry: a replacing task may already own the slot.
+        if responding
+            .get(&self.1)
+            .is_some_and(|h| Some(h.id()) == tokio::task::try_id())
+        {
+            responding.remove(&self.1);
+        }
     }
 }
 

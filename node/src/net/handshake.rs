@@ -131,11 +131,14 @@ pub async fn as_dialer<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The listener's side, on an accepted stream.
+/// The listener's side, on an accepted stream. `admit` runs after the check and before our
+/// HELLO is sent: the dialer may open its sync stream as soon as it reads that HELLO, so the
+/// peer must already be a member by then (else its first sync stream races the admission).
 pub async fn as_listener<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     peer: &PeerId,
     membership: &Membership,
+    admit: impl FnOnce(&Member),
 ) -> Result<Member, HandshakeError> {
     let (tag, body) = read_one(stream).await?;
     if tag != TAG_HELLO {
@@ -143,6 +146,7 @@ pub async fn as_listener<S: AsyncRead + AsyncWrite + Unpin>(
     }
     match membership.check(peer, &body) {
         Ok(member) => {
+            admit(&member);
             frame::write_payload(stream, TAG_HELLO, &membership.own.bytes).await?;
             Ok(member)
         }

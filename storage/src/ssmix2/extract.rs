@@ -16,7 +16,9 @@ use serde::Serialize;
 /// `String`.
 pub type Text = compact_str::CompactString;
 
-use super::hl7::{Element, Message, Segment};
+use std::borrow::Cow;
+
+use super::hl7::{Element, Message, Segment, Value};
 
 /// Everything this module understands in one message. Vectors are empty for kinds the message
 /// type does not carry.
@@ -669,7 +671,12 @@ pub fn observation(obx: &Segment<'_>) -> Observation {
 }
 
 fn text(e: Element<'_>) -> Option<Text> {
-    e.text().map(|t| Text::from(t.as_ref()))
+    match e.value() {
+        Value::Text(Cow::Borrowed(t)) => Some(Text::new(t)),
+        // Unescaped: reuse the buffer.
+        Value::Text(Cow::Owned(t)) => Some(Text::from(t)),
+        Value::Empty | Value::Null => None,
+    }
 }
 
 fn non_empty(s: &str) -> Option<Text> {

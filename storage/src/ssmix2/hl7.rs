@@ -552,22 +552,25 @@ impl<'a> Message<'a> {
     /// All segments with this ID, in order.
     pub fn segments_with_id<'s>(&'s self, id: &'s str) -> impl Iterator<Item = Segment<'s>> + 's {
         (0..self.segments.len())
-            .filter(move |&i| self.segment_id(i) == id)
+            .filter(move |&i| self.segment_is(i, id))
             .filter_map(move |i| self.segment_at(i))
     }
 
     /// The first segment with this ID.
     pub fn segment(&self, id: &str) -> Option<Segment<'_>> {
         (0..self.segments.len())
-            .find(|&i| self.segment_id(i) == id)
+            .find(|&i| self.segment_is(i, id))
             .and_then(|i| self.segment_at(i))
     }
 
-    /// The ID of the segment at `index`, without building the [`Segment`].
-    fn segment_id(&self, index: usize) -> &'a str {
-        self.segments
+    /// Whether the segment at `index` has this ID, without building the [`Segment`]. A byte loop:
+    /// IDs are three bytes, and `==` on slices of unknown length calls `memcmp`.
+    fn segment_is(&self, index: usize, id: &str) -> bool {
+        let seg_id = self
+            .segments
             .get(index)
-            .map_or("", |seg| self.field_text(seg.first_field as usize))
+            .map_or("", |seg| self.field_text(seg.first_field as usize));
+        seg_id.len() == id.len() && seg_id.bytes().zip(id.bytes()).all(|(a, b)| a == b)
     }
 
     /// The MSH segment, which parse() guarantees is segment 0.
