@@ -59,6 +59,12 @@ pub struct RunArgs {
     /// Seconds between syncs with each member (overrides sync.interval_s).
     #[arg(long)]
     sync_interval_s: Option<u64>,
+    /// SS-MIX2 root to watch and import live (repeatable; added to ingest.roots).
+    #[arg(long)]
+    ingest: Vec<PathBuf>,
+    /// Hub only: the central SS-MIX2 tree to mirror into and ingest from (overrides hub.central).
+    #[arg(long)]
+    central: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -146,39 +152,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             peers: args.peer.clone(),
             no_mdns: args.no_mdns,
             sync_interval_s: args.sync_interval_s,
+            ingest: args.ingest.clone(),
+            central: args.central.clone(),
             ..Overrides::default()
         },
     )?;
     init_logging(settings.log_format, &settings.log_level);
     let pass = passphrase(args.node.key_file.as_ref())?;
     runtime()?.block_on(async move {
-        let interval = settings.sync_interval;
-        let (node, mut events) = daemon::start(settings, pass, true).await?;
-        node.dial_static_peers(true).await;
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (node, events) = daemon::start(settings, pass, true).await?;
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        loop {
-            tokio::select! {
-                event = events.recv() => match event {
-                    Some(NodeEvent::MemberUp(peer)) => {
-                        if node.initiating_members().contains(&peer) {
-                            node.spawn_sync(peer);
-                        }
-                    }
-                    Some(_) => {}
-                    None => bail!("the network task stopped"),
-                },
-                _ = tick.tick() => {
-                    node.dial_static_peers(false).await;
-                    for peer in node.initiating_members() {
-                        node.spawn_sync(peer);
-                    }
-                }
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
-            }
+        tokio::select! {
+            result = daemon::scheduler::run(node, events) => result?,
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
         tracing::info!("stopping");
         Ok(ExitCode::SUCCESS)
@@ -275,6 +263,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         .peer_id()
         .context("identity key is not an Ed25519 key")?;
     let stats = store.stats()?;
+    let (set_items, set_digest) = daemon::digest::of_store(&store)?;
     if args.json {
         println!(
             "{}",
@@ -287,6 +276,8 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                 "locations": stats.locations,
                 "quarantined": stats.quarantined,
                 "facilities": stats.facilities,
+                "set_items": set_items,
+                "set_digest": set_digest,
             })
         );
     } else {
@@ -298,6 +289,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             "locations   {} in {} facilities ({} quarantined)",
             stats.locations, stats.facilities, stats.quarantined
         );
+        println!("item set    {set_items} items, digest {set_digest}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_check;
+mod cmd_demo;
 mod cmd_gen;
 mod cmd_patient;
 mod cmd_region;
@@ -43,6 +44,8 @@ enum Command {
     Sync(cmd_run::SyncArgs),
     /// Show this node's identity and what its store holds.
     Status(cmd_run::StatusArgs),
+    /// The outage scenario, narrated: a hub, three facilities and a shelter on loopback.
+    Demo(cmd_demo::DemoArgs),
     /// Region authority tools: create the key, admit and revoke nodes.
     #[command(subcommand)]
     Region(cmd_region::RegionCommand),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => cmd_run::sync(&args),
         Command::Status(args) => cmd_run::status(&args),
         Command::Region(command) => cmd_region::run(&command),
+        Command::Demo(args) => cmd_demo::run(&args),
     };
     match result {
         Ok(code) => code,

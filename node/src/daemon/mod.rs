@@ -6,11 +6,16 @@
 //! connection limits, each under the handshake timeout); one sync task per member at most, and
 //! at most `concurrent_syncs_max` in total (a semaphore), each under the session timeout.
 
+pub mod digest;
+pub mod ingest;
+pub mod mirror;
+pub mod revocations;
+pub mod scheduler;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
@@ -54,8 +59,7 @@ pub struct Node {
     pub members: Members,
     pub commands: mpsc::Sender<Command>,
     pub control: libp2p_stream::Control,
-    permits: Arc<Semaphore>,
-    running: Arc<Mutex<HashSet<PeerId>>>,
+    pub(crate) permits: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Node {
@@ -82,11 +86,17 @@ fn load_membership(settings: &Settings, identity: &Identity) -> anyhow::Result<M
     }
     let mut revoked = HashSet::new();
     if let Some(dir) = &settings.revocations {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating revocations directory {}", dir.display()))?;
         let entries = std::fs::read_dir(dir)
             .with_context(|| format!("reading revocations in {}", dir.display()))?;
         for entry in entries.take(REVOCATION_FILES_MAX) {
             let path = entry?.path();
-            if !path.is_file() {
+            // Dot-files are temporaries of `revocations::persist`.
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."));
+            if !path.is_file() || hidden {
                 continue;
             }
             let bytes = read_small(&path, 1024)?;
@@ -101,7 +111,7 @@ fn load_membership(settings: &Settings, identity: &Identity) -> anyhow::Result<M
     Ok(Membership {
         authority: settings.authority,
         own,
-        revoked,
+        revoked: std::sync::RwLock::new(revoked),
     })
 }
 
@@ -164,7 +174,6 @@ pub async fn start(
         members,
         commands,
         control,
-        running: Arc::default(),
     };
     let (node_tx, node_rx) = mpsc::channel(NODE_EVENTS_MAX);
     tokio::spawn(route_events(node.clone(), events, node_tx.clone()));
@@ -319,7 +328,12 @@ async fn accept_syncs(mut node: Node) {
 }
 
 /// Logs a finished sync (counts only, never ids or paths) and disconnects hostile peers.
-async fn finish_sync(node: &Node, peer: PeerId, role: &str, result: Result<Report, SyncError>) {
+pub(crate) async fn finish_sync(
+    node: &Node,
+    peer: PeerId,
+    role: &str,
+    result: Result<Report, SyncError>,
+) {
     match result {
         Ok(r) => tracing::info!(
             %peer,
@@ -360,25 +374,6 @@ impl Node {
         })
         .await
         .unwrap_or(Err(SyncError::Timeout(timeout)))
-    }
-
-    /// Starts a background sync with `peer` unless one is running or the limit is reached.
-    pub fn spawn_sync(&self, peer: PeerId) {
-        if !net::lock(&self.running).insert(peer) {
-            return;
-        }
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-            net::lock(&self.running).remove(&peer);
-            tracing::debug!(%peer, "sync deferred: concurrent sync limit reached");
-            return;
-        };
-        let node = self.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let result = node.sync_with(peer).await;
-            finish_sync(&node, peer, "initiator", result).await;
-            net::lock(&node.running).remove(&peer);
-        });
     }
 
     /// Members we initiate syncs with (we dialled them).
