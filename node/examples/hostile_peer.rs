@@ -157,7 +157,7 @@ async fn as_member(addr: Multiaddr, args: &[String]) -> anyhow::Result<MemberCon
     let membership = handshake::Membership {
         authority,
         own,
-        revoked: HashSet::new(),
+        revoked: std::sync::RwLock::new(HashSet::new()),
     };
     let (mut control, mut events) = connect(id.keypair, addr)?;
     let victim = up(&mut events).await?;

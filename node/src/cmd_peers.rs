@@ -49,6 +49,10 @@ struct FromStore {
     locations: u64,
     quarantined_files: u64,
     facilities: u64,
+    /// The sync set's size and digest (`daemon/digest.rs`): equal on two nodes exactly when
+    /// they hold the same items.
+    set_items: u64,
+    set_digest: String,
 }
 
 fn passphrase(key_file: Option<&PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
@@ -82,6 +86,7 @@ fn from_store(args: &StatusArgs, pass: &[u8]) -> anyhow::Result<FromStore> {
             items.add(&loc.relative_path, loc.quarantined);
         }
     })?;
+    let (set_items, set_digest) = crate::daemon::digest::of_store(&store)?;
     Ok(FromStore {
         peer_id: peer.to_string(),
         facility: node.facility.clone(),
@@ -91,6 +96,8 @@ fn from_store(args: &StatusArgs, pass: &[u8]) -> anyhow::Result<FromStore> {
         locations: stats.locations,
         quarantined_files: stats.quarantined,
         facilities: stats.facilities,
+        set_items,
+        set_digest,
     })
 }
 
@@ -205,6 +212,8 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             obj.insert("item_bytes".into(), s.item_bytes.into());
             obj.insert("locations".into(), s.locations.into());
             obj.insert("facilities".into(), s.facilities.into());
+            obj.insert("set_items".into(), s.set_items.into());
+            obj.insert("set_digest".into(), s.set_digest.clone().into());
         }
         println!("{v}");
     } else {
@@ -230,6 +239,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                 "locations   {} in {} facilities ({} quarantined), {} B",
                 s.locations, s.facilities, s.quarantined_files, s.item_bytes
             );
+            println!("item set    {} items, digest {}", s.set_items, s.set_digest);
         }
         println!(
             "transfers   {syncs_in_progress} syncs in progress, {partial_items} interrupted items \

@@ -59,6 +59,12 @@ pub struct RunArgs {
     /// Serve Prometheus /metrics on HOST:PORT (overrides http.listen).
     #[arg(long)]
     http_listen: Option<String>,
+    /// SS-MIX2 root to watch and import live (repeatable; added to ingest.roots).
+    #[arg(long)]
+    ingest: Vec<PathBuf>,
+    /// Hub only: the central SS-MIX2 tree to mirror into and ingest from (overrides hub.central).
+    #[arg(long)]
+    central: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -137,39 +143,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             no_mdns: args.no_mdns,
             sync_interval_s: args.sync_interval_s,
             http_listen: args.http_listen.clone(),
+            ingest: args.ingest.clone(),
+            central: args.central.clone(),
             ..Overrides::default()
         },
     )?;
     init_logging(settings.log_format, &settings.log_level);
     let pass = passphrase(args.node.key_file.as_ref())?;
     runtime()?.block_on(async move {
-        let interval = settings.sync_interval;
-        let (node, mut events) = daemon::start(settings, pass, true).await?;
-        node.dial_static_peers(true).await;
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (node, events) = daemon::start(settings, pass, true).await?;
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        loop {
-            tokio::select! {
-                event = events.recv() => match event {
-                    Some(NodeEvent::MemberUp(peer)) => {
-                        if node.initiating_members().contains(&peer) {
-                            node.spawn_sync(peer);
-                        }
-                    }
-                    Some(_) => {}
-                    None => bail!("the network task stopped"),
-                },
-                _ = tick.tick() => {
-                    node.dial_static_peers(false).await;
-                    for peer in node.initiating_members() {
-                        node.spawn_sync(peer);
-                    }
-                }
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
-            }
+        tokio::select! {
+            result = daemon::scheduler::run(node.clone(), events) => result?,
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
         tracing::info!("stopping");
         node.ops.write_now(&node);

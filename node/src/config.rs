@@ -30,6 +30,10 @@ pub struct File {
     pub log: LogSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub ingest: IngestSection,
+    #[serde(default)]
+    pub hub: HubSection,
 }
 
 /// The operations endpoint (`daemon/metrics.rs`).
@@ -38,6 +42,20 @@ pub struct File {
 pub struct HttpSection {
     /// `host:port` of the Prometheus `/metrics` endpoint; absent = no endpoint.
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    pub roots: Option<Vec<PathBuf>>,
+    pub debounce_ms: Option<u64>,
+    pub rescan_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSection {
+    pub central: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +129,10 @@ pub struct Settings {
     pub log_level: String,
     /// The `/metrics` endpoint's address, if any.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// Live ingest (`daemon/ingest.rs`); on a hub the central tree is added to its roots.
+    pub ingest: crate::daemon::ingest::IngestSettings,
+    /// Hub mirror target (`daemon/mirror.rs`).
+    pub central: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -130,6 +152,10 @@ pub const SESSION_TIMEOUT_S_RANGE: (u64, u64) = (5, 3_600);
 pub const CONNECTIONS_MAX_RANGE: (u32, u32) = (1, 1_024);
 pub const HANDSHAKE_TIMEOUT_MS_RANGE: (u64, u64) = (100, 60_000);
 pub const CONCURRENT_SYNCS_RANGE: (usize, usize) = (1, 16);
+pub const DEBOUNCE_MS_RANGE: (u64, u64) = (50, 60_000);
+pub const RESCAN_S_RANGE: (u64, u64) = (10, 86_400);
+/// Ingest roots per node: a facility has one or a few storage trees.
+pub const INGEST_ROOTS_MAX: usize = 64;
 
 /// Overrides from the command line (`kizuna run` and `kizuna sync`).
 #[derive(Debug, Default, Clone)]
@@ -144,6 +170,8 @@ pub struct Overrides {
     pub sync_interval_s: Option<u64>,
     pub log_format: Option<String>,
     pub http_listen: Option<String>,
+    pub ingest: Vec<PathBuf>,
+    pub central: Option<PathBuf>,
 }
 
 pub fn read_file(path: &Path) -> anyhow::Result<File> {
@@ -257,7 +285,38 @@ impl Settings {
             "json" => LogFormat::Json,
             other => bail!("log.format = {other:?}: expected auto, human or json"),
         };
+        let mut ingest_roots = file.ingest.roots.unwrap_or_default();
+        ingest_roots.extend(over.ingest);
+        let central = over.central.or(file.hub.central);
+        if let Some(central) = &central
+            && !ingest_roots.contains(central)
+        {
+            // What the center writes into its tree flows into the region.
+            ingest_roots.push(central.clone());
+        }
+        if ingest_roots.len() > INGEST_ROOTS_MAX {
+            bail!("ingest.roots: more than {INGEST_ROOTS_MAX} roots");
+        }
+        let ingest = crate::daemon::ingest::IngestSettings {
+            roots: ingest_roots,
+            debounce: Duration::from_millis(in_range(
+                "ingest.debounce_ms",
+                file.ingest.debounce_ms.unwrap_or(1_000),
+                DEBOUNCE_MS_RANGE,
+            )?),
+            rescan: Duration::from_secs(in_range(
+                "ingest.rescan_s",
+                file.ingest.rescan_s.unwrap_or(3_600),
+                RESCAN_S_RANGE,
+            )?),
+        };
+        let revocations = over
+            .revocations
+            .or(file.region.revocations)
+            .unwrap_or_else(|| data.join("revocations"));
         Ok(Settings {
+            ingest,
+            central,
             data,
             listen: addrs("listen", &listen_raw)?,
             peers: addrs("peers", &peers_raw)?,
@@ -265,7 +324,7 @@ impl Settings {
             inbox: file.node.inbox.unwrap_or_else(default_inbox),
             authority,
             membership,
-            revocations: over.revocations.or(file.region.revocations),
+            revocations: Some(revocations),
             sync_interval: Duration::from_secs(in_range(
                 "sync.interval_s",
                 over.sync_interval_s.or(file.sync.interval_s).unwrap_or(300),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_check;
+mod cmd_demo;
 mod cmd_gen;
 mod cmd_patient;
 mod cmd_peers;
@@ -46,6 +47,8 @@ enum Command {
     Status(cmd_peers::StatusArgs),
     /// List the peers a node's daemon knows, with their sync state.
     Peers(cmd_peers::PeersArgs),
+    /// The outage scenario, narrated: a hub, three facilities and a shelter on loopback.
+    Demo(cmd_demo::DemoArgs),
     /// Region authority tools: create the key, admit and revoke nodes.
     #[command(subcommand)]
     Region(cmd_region::RegionCommand),
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd_peers::status(&args),
         Command::Peers(args) => cmd_peers::peers(&args),
         Command::Region(command) => cmd_region::run(&command),
+        Command::Demo(args) => cmd_demo::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -6,8 +6,13 @@
 //! connection limits, each under the handshake timeout); one sync task per member at most, and
 //! at most `concurrent_syncs_max` in total (a semaphore), each under the session timeout.
 
+pub mod digest;
+pub mod ingest;
 pub mod metrics;
+pub mod mirror;
 pub mod partial;
+pub mod revocations;
+pub mod scheduler;
 pub mod status;
 pub mod store;
 
@@ -62,8 +67,7 @@ pub struct Node {
     pub ops: Arc<status::Ops>,
     /// The daemon (not the one-shot `kizuna sync`) keeps `DIR/status.json` current.
     writes_status: bool,
-    permits: Arc<Semaphore>,
-    running: Arc<Mutex<HashSet<PeerId>>>,
+    pub(crate) permits: Arc<Semaphore>,
     /// Peers we are serving a sync for, with the serving task: one at a time per peer, so a
     /// single member cannot hold every sync slot with idle streams (found by
     /// `tests/hostile.rs`). A new sync stream from the same peer replaces the running one: the
@@ -95,11 +99,17 @@ fn load_membership(settings: &Settings, identity: &Identity) -> anyhow::Result<M
     }
     let mut revoked = HashSet::new();
     if let Some(dir) = &settings.revocations {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating revocations directory {}", dir.display()))?;
         let entries = std::fs::read_dir(dir)
             .with_context(|| format!("reading revocations in {}", dir.display()))?;
         for entry in entries.take(REVOCATION_FILES_MAX) {
             let path = entry?.path();
-            if !path.is_file() {
+            // Dot-files are temporaries of `revocations::persist`.
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."));
+            if !path.is_file() || hidden {
                 continue;
             }
             let bytes = read_small(&path, 1024)?;
@@ -114,7 +124,7 @@ fn load_membership(settings: &Settings, identity: &Identity) -> anyhow::Result<M
     Ok(Membership {
         authority: settings.authority,
         own,
-        revoked,
+        revoked: std::sync::RwLock::new(revoked),
     })
 }
 
@@ -183,7 +193,6 @@ pub async fn start(
         members,
         commands,
         control,
-        running: Arc::default(),
         responding: Arc::default(),
     };
     let (node_tx, node_rx) = mpsc::channel(NODE_EVENTS_MAX);
@@ -387,7 +396,12 @@ impl Drop for ResponderSlot {
 }
 
 /// Logs a finished sync (counts only, never ids or paths) and disconnects hostile peers.
-async fn finish_sync(node: &Node, peer: PeerId, role: &str, result: Result<Report, SyncError>) {
+pub(crate) async fn finish_sync(
+    node: &Node,
+    peer: PeerId,
+    role: &str,
+    result: Result<Report, SyncError>,
+) {
     node.ops.sync_finished(peer, &result);
     match result {
         Ok(r) => tracing::info!(
@@ -433,25 +447,6 @@ impl Node {
         })
         .await
         .unwrap_or(Err(SyncError::Timeout(timeout)))
-    }
-
-    /// Starts a background sync with `peer` unless one is running or the limit is reached.
-    pub fn spawn_sync(&self, peer: PeerId) {
-        if !net::lock(&self.running).insert(peer) {
-            return;
-        }
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-            net::lock(&self.running).remove(&peer);
-            tracing::debug!(%peer, "sync deferred: concurrent sync limit reached");
-            return;
-        };
-        let node = self.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let result = node.sync_with(peer).await;
-            finish_sync(&node, peer, "initiator", result).await;
-            net::lock(&node.running).remove(&peer);
-        });
     }
 
     /// Members we initiate syncs with (we dialled them).

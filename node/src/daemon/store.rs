@@ -19,13 +19,15 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use kizuna_storage::store::{ImportOptions, Store};
-use kizuna_sync::{ItemId, Key, MemItemSet};
+use kizuna_storage::store::{ImportOptions, ImportSummary, Store};
+use kizuna_sync::{ItemId, ItemSet, Key, MemItemSet};
 
 use super::partial::Partials;
 use super::status::ClassCounts;
 use ring::digest;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::mirror::{Mirror, MirrorStats};
 
 /// Requests waiting for the store thread. Small: each holds at most one batch, and a full
 /// queue makes sync tasks wait (backpressure) rather than buffer.
@@ -112,6 +114,29 @@ enum Request {
         items: Vec<Item>,
         reply: oneshot::Sender<Result<Inserted, StoreActorError>>,
     },
+    /// Live ingest: import these files below `root` (`daemon/ingest.rs`).
+    ImportFiles {
+        root: PathBuf,
+        files: Vec<PathBuf>,
+        reply: oneshot::Sender<Result<Ingested, StoreActorError>>,
+    },
+    /// The ingest's safety net: a full (stat-skipping) import of the roots.
+    Rescan {
+        roots: Vec<PathBuf>,
+        reply: oneshot::Sender<Result<Ingested, StoreActorError>>,
+    },
+    /// Hub role: mirror every stored item into the central tree from now on.
+    Mirror(Box<Mirror>),
+}
+
+/// What an ingest request did. Counts only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ingested {
+    pub summary: ImportSummary,
+    /// Items added to the sync set.
+    pub new_items: u64,
+    /// Files written into the central tree (hub only).
+    pub mirrored: MirrorStats,
 }
 
 /// A handle to the store thread. Cloning is cheap.
@@ -123,6 +148,8 @@ pub struct StoreHandle {
     pub classes: Arc<Mutex<ClassCounts>>,
     /// Prefixes of interrupted item transfers (`partial.rs`).
     pub partials: Arc<Partials>,
+    /// Bumped whenever the set grows (sync or ingest): the scheduler syncs soon after.
+    pub changed: Arc<watch::Sender<u64>>,
 }
 
 impl StoreHandle {
@@ -155,16 +182,63 @@ impl StoreHandle {
         let (tx, rx) = mpsc::channel(REQUESTS_MAX);
         let thread_set = Arc::clone(&set);
         let thread_classes = Arc::clone(&classes);
+        let changed = Arc::new(watch::Sender::new(0u64));
+        let thread_changed = Arc::clone(&changed);
         std::thread::Builder::new()
             .name("kizuna-store".into())
-            .spawn(move || serve(store, rx, thread_set, thread_classes, inbox))
+            .spawn(move || {
+                serve(
+                    store,
+                    rx,
+                    thread_set,
+                    thread_classes,
+                    inbox,
+                    &thread_changed,
+                )
+            })
             .map_err(|e| StoreActorError::Inbox(e.kind()))?;
         Ok(StoreHandle {
             tx,
             set,
             classes,
             partials,
+            changed,
         })
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreActorError>>) -> Request,
+    ) -> Result<T, StoreActorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreActorError::Stopped)?;
+        rx.await.map_err(|_| StoreActorError::Stopped)?
+    }
+
+    /// Imports changed files below one ingest root and adds their items to the set.
+    pub async fn import_files(
+        &self,
+        root: PathBuf,
+        files: Vec<PathBuf>,
+    ) -> Result<Ingested, StoreActorError> {
+        self.ask(|reply| Request::ImportFiles { root, files, reply })
+            .await
+    }
+
+    /// Full import of the roots (stat-skipping), then the set is rebuilt if anything was new.
+    pub async fn rescan(&self, roots: Vec<PathBuf>) -> Result<Ingested, StoreActorError> {
+        self.ask(|reply| Request::Rescan { roots, reply }).await
+    }
+
+    /// Starts mirroring into the central tree; runs a full mirror pass first.
+    pub async fn enable_mirror(&self, mirror: Mirror) -> Result<(), StoreActorError> {
+        self.tx
+            .send(Request::Mirror(Box::new(mirror)))
+            .await
+            .map_err(|_| StoreActorError::Stopped)
     }
 
     /// Reads items by id with their locations; absent ids are left out.
@@ -201,16 +275,19 @@ fn serve(
     set: Arc<RwLock<MemItemSet>>,
     classes: Arc<Mutex<ClassCounts>>,
     inbox: PathBuf,
+    changed: &watch::Sender<u64>,
 ) {
     let mut batch_no = 0u64;
+    let mut mirror: Option<Box<Mirror>> = None;
     while let Some(request) = rx.blocking_recv() {
+        let before = set.read().map_or(0, |s| ItemSet::len(&*s).unwrap_or(0));
         match request {
             Request::Read { ids, reply } => {
                 let _ = reply.send(read(&store, &ids));
             }
             Request::Insert { items, reply } => {
                 batch_no += 1;
-                let result = insert(&mut store, &set, &inbox, batch_no, items);
+                let result = insert(&mut store, &set, &inbox, batch_no, &items);
                 if let Ok((_, added)) = &result {
                     let mut c = classes.lock().unwrap_or_else(|p| p.into_inner());
                     c.emergency += added.emergency;
@@ -218,8 +295,50 @@ fn serve(
                     c.other += added.other;
                     c.quarantined += added.quarantined;
                 }
+                if let (Some(m), Ok(_)) = (mirror.as_deref_mut(), &result) {
+                    super::ingest::mirror_items(m, &store, &items);
+                }
                 let _ = reply.send(result.map(|(inserted, _)| inserted));
             }
+            Request::ImportFiles { root, files, reply } => {
+                let result = super::ingest::import_files(
+                    &mut store,
+                    &set,
+                    &classes,
+                    mirror.as_deref_mut(),
+                    &root,
+                    &files,
+                );
+                let _ = reply.send(result);
+            }
+            Request::Rescan { roots, reply } => {
+                let result = super::ingest::rescan(
+                    &mut store,
+                    &set,
+                    &classes,
+                    mirror.as_deref_mut(),
+                    &roots,
+                );
+                let _ = reply.send(result);
+            }
+            Request::Mirror(mut m) => {
+                let stats = m.full_pass(&store);
+                tracing::info!(
+                    written = stats.written,
+                    existing = stats.existing,
+                    failed = stats.failed,
+                    "central mirror enabled"
+                );
+                mirror = Some(m);
+            }
+        }
+        let after = set.read().map_or(0, |s| ItemSet::len(&*s).unwrap_or(0));
+        if after != before {
+            changed.send_modify(|n| *n += 1);
+            let (items, digest) =
+                super::digest::of_set(&set.read().unwrap_or_else(|p| p.into_inner()));
+            // Machine-readable for operators and tests: counts and a set digest, no ids.
+            tracing::info!(items, digest = %digest, "item set changed");
         }
     }
 }
@@ -326,7 +445,7 @@ fn insert(
     set: &RwLock<MemItemSet>,
     inbox: &Path,
     batch_no: u64,
-    items: Vec<Item>,
+    items: &[Item],
 ) -> Result<(Inserted, ClassCounts), StoreActorError> {
     let dir = inbox.join(format!("kizuna-inbox-{}-{batch_no}", std::process::id()));
     // A leftover from a crashed run of this pid is ours; start clean.
@@ -335,7 +454,7 @@ fn insert(
         .mode(0o700)
         .create(&dir)
         .map_err(|e| StoreActorError::Inbox(e.kind()))?;
-    let result = stage(&dir, &items)
+    let result = stage(&dir, items)
         .map_err(|e| StoreActorError::Inbox(e.kind()))
         .and_then(|staged| {
             if staged.iter().any(|s| *s) {

@@ -35,7 +35,8 @@ pub const REVOCATIONS_MAX: usize = 65_536;
 pub struct Membership {
     pub authority: PublicKey32,
     pub own: Admission,
-    pub revoked: HashSet<PublicKey32>,
+    /// Grows at run time as revocations replicate (`daemon/revocations.rs`).
+    pub revoked: std::sync::RwLock<HashSet<PublicKey32>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,8 @@ impl Membership {
     /// Checks a peer's record for the connection authenticated as `peer`.
     pub fn check(&self, peer: &PeerId, record: &[u8]) -> Result<Member, Refusal> {
         let admission = Admission::decode(record, &self.authority).map_err(Refusal::Record)?;
-        admission.admits(peer, now_unix(), &|k| self.revoked.contains(k))?;
+        let revoked = self.revoked.read().unwrap_or_else(|p| p.into_inner());
+        admission.admits(peer, now_unix(), &|k| revoked.contains(k))?;
         Ok(Member {
             facility: admission.facility,
             role: admission.role,

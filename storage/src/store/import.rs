@@ -37,6 +37,9 @@ use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
 use crate::ssmix2::path::{ConditionFlag, FileName};
 
+mod files;
+pub use files::ImportedFile;
+
 /// Files per committed batch. 1,000 keeps a batch's WAL growth near 3 MB for typical messages
 /// while amortising the `FULL` commit's fsync (≈1 ms on SSD) to about 1 µs per file.
 pub const BATCH_FILES_MAX: u64 = 1_000;

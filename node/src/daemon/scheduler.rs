@@ -1,0 +1,185 @@
+//! Continuous sync: the daemon's main loop (`kizuna run`). It starts the services that only a
+//! long-running node has (revocation replication, the hub mirror, live ingest), dials the static
+//! peers, and keeps every member we initiate with (static peers and mDNS-discovered ones: the
+//! side that dialled initiates, see `net::Member::initiate`) in sync:
+//!
+//! - at once when the member comes up;
+//! - [`SOON`] after this node's item set grew (live ingest or another sync), so new records
+//!   spread without waiting for the interval;
+//! - every `sync.interval_s` otherwise;
+//! - after a failure (including a timeout, which is never counted as success) with exponential
+//!   backoff from [`RETRY_BASE`], at most [`RETRY_MAX`] and never beyond the interval.
+//!
+//! Concurrency is the node's `concurrent_syncs_max` permits, shared with responder sessions; a
+//! member that is due while no permit is free waits for the next tick.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use libp2p::PeerId;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::mirror::{Mirror, Recent};
+use super::revocations::{self, Records};
+use super::{Node, NodeEvent, finish_sync, ingest};
+use crate::region::Role;
+
+/// How often due syncs are started.
+const TICK: Duration = Duration::from_millis(250);
+/// Delay after the set grew before syncing: coalesces a burst of ingested files into one sync.
+pub const SOON: Duration = Duration::from_millis(500);
+/// First retry after a failed sync; doubles per consecutive failure.
+pub const RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay: a peer that comes back is synced within this (or the interval).
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Static peers that are not connected are redialled at most this far apart.
+const REDIAL_MAX: Duration = Duration::from_secs(30);
+/// Finished syncs waiting for the loop: at most one per permit, plus slack.
+const RESULTS_MAX: usize = 32;
+
+#[derive(Debug)]
+struct PeerState {
+    due: Instant,
+    failures: u32,
+    running: bool,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Done { partial: bool },
+    Failed,
+}
+
+fn backoff(failures: u32, interval: Duration) -> Duration {
+    let exp = RETRY_BASE.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    exp.min(RETRY_MAX).min(interval)
+}
+
+/// Runs the daemon until the node's event stream ends (the swarm stopped).
+pub async fn run(node: Node, mut events: mpsc::Receiver<NodeEvent>) -> anyhow::Result<()> {
+    let settings = std::sync::Arc::clone(&node.settings);
+    let records = match &settings.revocations {
+        Some(dir) => Records::load(dir, &node.membership.authority)
+            .with_context(|| format!("reading revocations in {}", dir.display()))?,
+        None => Records::default(),
+    };
+    revocations::spawn(node.clone(), records.clone());
+
+    let recent = Recent::default();
+    if let Some(central) = &settings.central {
+        if node.membership.own.role != Role::Hub {
+            bail!("hub.central is set but this node's membership role is not hub");
+        }
+        std::fs::create_dir_all(central)
+            .with_context(|| format!("creating the central tree {}", central.display()))?;
+        let central = central.canonicalize()?;
+        node.store
+            .enable_mirror(Mirror::new(central, recent.clone()))
+            .await?;
+    }
+    ingest::spawn(settings.ingest.clone(), node.store.clone(), recent)?;
+
+    node.dial_static_peers(true).await;
+    let interval = settings.sync_interval;
+    let redial = interval.min(REDIAL_MAX);
+    let mut last_dial = Instant::now();
+    let mut states: HashMap<PeerId, PeerState> = HashMap::new();
+    let (results_tx, mut results) = mpsc::channel::<(PeerId, Outcome)>(RESULTS_MAX);
+    let mut changed = node.store.changed.subscribe();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(NodeEvent::MemberUp(peer)) => {
+                    if node.initiating_members().contains(&peer) {
+                        let state = states.entry(peer).or_insert(PeerState {
+                            due: Instant::now(),
+                            failures: 0,
+                            running: false,
+                        });
+                        state.due = Instant::now();
+                        revocations::exchange(&node, &records, peer);
+                    }
+                }
+                Some(_) => {}
+                None => bail!("the network task stopped"),
+            },
+            Ok(()) = changed.changed() => {
+                let soon = Instant::now() + SOON;
+                for state in states.values_mut() {
+                    state.due = state.due.min(soon);
+                }
+            }
+            Some((peer, outcome)) = results.recv() => {
+                let now = Instant::now();
+                if let Some(state) = states.get_mut(&peer) {
+                    state.running = false;
+                    match outcome {
+                        Outcome::Done { partial } => {
+                            state.failures = 0;
+                            // A partial sync (difference above the per-sync cap) continues soon.
+                            let next = if partial { now + SOON } else { now + interval };
+                            // A change that arrived during the sync already pulled `due` in.
+                            state.due = if state.due > now { state.due.min(next) } else { next };
+                        }
+                        Outcome::Failed => {
+                            state.failures = state.failures.saturating_add(1);
+                            state.due = now + backoff(state.failures, interval);
+                        }
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if last_dial.elapsed() >= redial {
+                    node.dial_static_peers(false).await;
+                    last_dial = Instant::now();
+                }
+                let members = node.initiating_members();
+                states.retain(|peer, state| state.running || members.contains(peer));
+                let now = Instant::now();
+                for peer in members {
+                    states.entry(peer).or_insert(PeerState { due: now, failures: 0, running: false });
+                }
+                for (peer, state) in &mut states {
+                    if state.running || state.due > now {
+                        continue;
+                    }
+                    let Ok(permit) = std::sync::Arc::clone(&node.permits).try_acquire_owned() else {
+                        break;
+                    };
+                    state.running = true;
+                    let (node, tx, peer) = (node.clone(), results_tx.clone(), *peer);
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        let result = node.sync_with(peer).await;
+                        let outcome = match &result {
+                            Ok(report) => Outcome::Done { partial: report.partial },
+                            Err(_) => Outcome::Failed,
+                        };
+                        finish_sync(&node, peer, "initiator", result).await;
+                        let _ = tx.send((peer, outcome)).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let interval = Duration::from_secs(300);
+        assert_eq!(backoff(1, interval), RETRY_BASE);
+        assert_eq!(backoff(2, interval), RETRY_BASE * 2);
+        assert_eq!(backoff(4, interval), RETRY_BASE * 8);
+        assert_eq!(backoff(30, interval), RETRY_MAX);
+        assert_eq!(backoff(u32::MAX, interval), RETRY_MAX);
+        assert_eq!(backoff(10, Duration::from_secs(5)), Duration::from_secs(5));
+    }
+}
