@@ -232,6 +232,8 @@ fn node(
     role: &str,
 ) -> anyhow::Result<Node> {
     let data = root.join(name);
+    // The demo's throw-away stores use the minimum PBKDF2 count so that five nodes start in
+    // seconds; a real node keeps the 600,000 default.
     cmd(&[
         "init",
         "--data",
@@ -240,6 +242,8 @@ fn node(
         facility,
         "--role",
         role,
+        "--kdf-iterations",
+        "1000",
     ])?;
     let status: serde_json::Value =
         serde_json::from_str(&cmd(&["status", "--data", p(&data)?, "--json"])?)?;

@@ -263,6 +263,8 @@ impl Region {
     /// `init` + `admit`; returns (data dir, peer id, membership file).
     fn node(&self, name: &str, facility: &str, role: &str) -> (PathBuf, String, PathBuf) {
         let data = self.root.join(name);
+        // The minimum PBKDF2 count: these tests are about the daemon, not the key file, and
+        // every process start would otherwise spend most of its time deriving the key.
         ok(&[
             "init",
             "--data",
@@ -271,6 +273,8 @@ impl Region {
             facility,
             "--role",
             role,
+            "--kdf-iterations",
+            "1000",
         ]);
         let status = ok(&["status", "--data", s(&data), "--json"]);
         let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
@@ -437,6 +441,7 @@ fn outage_scenario_reconciles_everything() {
     }
     wait_tree(&central, &source, "normal sync");
     let phase1 = started.elapsed();
+    let mut marks = vec![("normal sync", phase1)];
 
     // --- 2. The backbone is cut: the hub goes away. ---
     drop(hub);
@@ -453,6 +458,7 @@ fn outage_scenario_reconciles_everything() {
         converge(&mut [a, b, c], n2, "outage: facility ingest");
     }
     assert!(fd[0].count("ingested") >= 1, "{}", fd[0].dump());
+    marks.push(("outage spread", started.elapsed()));
 
     // --- 4. The shelter comes up next to facility 2 only and reads an evacuee of facility 1. ---
     let mut shelter = region.daemon("shelter", &sd, &sm, "", &["--peer", &faddr[1]]);
@@ -487,6 +493,7 @@ fn outage_scenario_reconciles_everything() {
         summary.to_string().contains(&evacuee),
         "the summary is the evacuee's"
     );
+    marks.push(("shelter summary", started.elapsed()));
 
     // --- 5. The hub returns; everything reconciles, and what the center writes spreads. ---
     let mut hub = region.daemon(
@@ -504,6 +511,7 @@ fn outage_scenario_reconciles_everything() {
         converge(&mut [&mut hub, a, b, c, &mut shelter], n2, "reconciliation");
     }
     wait_tree(&central, &read_tree(&tree), "reconciliation");
+    marks.push(("hub back, reconciled", started.elapsed()));
     // The center writes a record into its tree: the hub ingests it and it reaches everyone.
     let (center_rel, center_bytes) = f3_new[0].clone();
     write_file(&central.join(&center_rel), &center_bytes);
@@ -549,12 +557,16 @@ fn outage_scenario_reconciles_everything() {
         assert_eq!(status["set_items"], n3, "{status}");
         assert_eq!(status["set_digest"], digest.as_str(), "{status}");
     }
+    marks.push(("center write spread, statuses", started.elapsed()));
+    let marks: Vec<String> = marks
+        .iter()
+        .map(|(what, at)| format!("{what} at {:.1} s", at.as_secs_f64()))
+        .collect();
     eprintln!(
-        "outage scenario: {} + {} + 1 items, normal sync {:.1} s, whole scenario {:.1} s",
+        "outage scenario: {} + {} + 1 items; {}",
         n1,
         n2 - n1,
-        phase1.as_secs_f64(),
-        started.elapsed().as_secs_f64()
+        marks.join(", ")
     );
 }
 

@@ -8,7 +8,8 @@
 //!   spread without waiting for the interval;
 //! - every `sync.interval_s` otherwise;
 //! - after a failure (including a timeout, which is never counted as success) with exponential
-//!   backoff from [`RETRY_BASE`], at most [`RETRY_MAX`] and never beyond the interval.
+//!   backoff from [`RETRY_BASE`], at most [`RETRY_MAX`] and never beyond the interval; the
+//!   failed connection is closed, so a static peer that comes back is redialled afresh.
 //!
 //! Concurrency is the node's `concurrent_syncs_max` permits, shared with responder sessions; a
 //! member that is due while no permit is free waits for the next tick.
@@ -24,6 +25,7 @@ use tokio::time::Instant;
 use super::mirror::{Mirror, Recent};
 use super::revocations::{self, Records};
 use super::{Node, NodeEvent, finish_sync, ingest};
+use crate::net::Command;
 use crate::region::Role;
 
 /// How often due syncs are started.
@@ -128,6 +130,11 @@ pub async fn run(node: Node, mut events: mpsc::Receiver<NodeEvent>) -> anyhow::R
                         Outcome::Failed => {
                             state.failures = state.failures.saturating_add(1);
                             state.due = now + backoff(state.failures, interval);
+                            // A failed or timed-out sync usually means a dead path (a peer
+                            // that vanished leaves a QUIC connection that looks alive until
+                            // its idle timeout). Drop it: a static peer is redialled within
+                            // the redial interval, on a fresh connection if it is back.
+                            let _ = node.commands.send(Command::Disconnect(peer)).await;
                         }
                     }
                 }
