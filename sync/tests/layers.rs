@@ -934,6 +934,42 @@ fn change_items_are_verified_and_holding_back_is_bounded() {
     assert_eq!(reader.heads(), writer.heads());
 }
 
+/// The state digest covers every concurrent value, not only the one Automerge would show: two
+/// replicas that merged the same changes in either order agree, and a replica that lacks the
+/// losing side of a conflict differs even though it shows the same winner.
+#[test]
+fn state_digest_covers_conflicts_and_is_order_independent() {
+    let (mut a, mut b) = two_replicas();
+    assert_eq!(a.state_digest(), b.state_digest());
+    a.put(&["allergies", "penicillin"], "anaphylaxis").expect("put");
+    b.put(&["allergies", "penicillin"], "none known").expect("put");
+    let from_a = a.take_local_items();
+    let from_b = b.take_local_items();
+    let winner_only = {
+        // A replica with one side only shows one value.
+        let mut c = Doc::new(DOC, b"node-c");
+        for change in a.all_items() {
+            assert!(c.apply_item(&change.id, &change.bytes).is_ok());
+        }
+        c.state_digest()
+    };
+    for change in &from_b {
+        assert!(a.apply_item(&change.id, &change.bytes).is_ok());
+    }
+    for change in &from_a {
+        assert!(b.apply_item(&change.id, &change.bytes).is_ok());
+    }
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a.conflicts(&["allergies", "penicillin"]).expect("path").len(), 2);
+    assert_eq!(a.state_digest(), b.state_digest());
+    assert_ne!(a.state_digest(), winner_only);
+    // A later edit that saw both values resolves the conflict, and the digest follows.
+    let before = a.state_digest();
+    a.put(&["allergies", "penicillin"], "anaphylaxis (confirmed)").expect("put");
+    assert_ne!(a.state_digest(), before);
+    assert_eq!(a.conflicts(&["allergies", "penicillin"]).expect("path").len(), 1);
+}
+
 // ---- Everything together ---------------------------------------------------------------------
 
 #[test]
