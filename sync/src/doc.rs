@@ -335,23 +335,24 @@ impl Doc {
                 continue;
             }
             let mut children = Vec::new();
-            let mut entry = |hash: &mut ring::digest::Context, prop: &[u8], values: Vec<(Value<'_>, ObjId)>| {
-                put_len(hash, prop);
-                hash.update(&(values.len() as u64).to_le_bytes());
-                for (value, id) in values {
-                    match value {
-                        Value::Scalar(scalar) => {
-                            hash.update(b"s");
-                            put_len(hash, format!("{:?}", scalar.as_ref()).as_bytes());
-                        }
-                        Value::Object(kind) => {
-                            hash.update(b"o");
-                            put_len(hash, format!("{kind:?}").as_bytes());
-                            children.push((id, depth + 1));
+            let mut entry =
+                |hash: &mut ring::digest::Context, prop: &[u8], values: Vec<(Value<'_>, ObjId)>| {
+                    put_len(hash, prop);
+                    hash.update(&(values.len() as u64).to_le_bytes());
+                    for (value, id) in values {
+                        match value {
+                            Value::Scalar(scalar) => {
+                                hash.update(b"s");
+                                put_len(hash, format!("{:?}", scalar.as_ref()).as_bytes());
+                            }
+                            Value::Object(kind) => {
+                                hash.update(b"o");
+                                put_len(hash, format!("{kind:?}").as_bytes());
+                                children.push((id, depth + 1));
+                            }
                         }
                     }
-                }
-            };
+                };
             match kind {
                 ObjType::Map | ObjType::Table => {
                     hash.update(b"M");
