@@ -811,7 +811,10 @@ impl World {
                     .collect();
                 if self.config.verbose {
                     for peer in &peers {
-                        println!("diagnosis: node {n} -> {peer} transfer: {:?}", node.transfers.get(peer));
+                        println!(
+                            "diagnosis: node {n} -> {peer} transfer: {:?}",
+                            node.transfers.get(peer)
+                        );
                         println!(
                             "DEBUG node {peer} -> {n}: {:?}",
                             self.nodes[*peer].transfers.get(&n)
