@@ -25,6 +25,15 @@ use crate::item::ItemId;
 use crate::limits::{CHANGE_BYTES_MAX, HELD_CHANGES_MAX, SCOPE_TAGS_PER_ITEM_MAX};
 use crate::meta::{ItemKind, ItemMeta, ScopeTag, item_id_of};
 
+/// Nesting depth [`Doc::state_digest`] walks. Kizuna's documents are a map of maps (two levels);
+/// 32 leaves room for any layout we write while bounding the walk's stack on a peer's document.
+pub const DIGEST_DEPTH_MAX: usize = 32;
+
+fn put_len(hash: &mut ring::digest::Context, bytes: &[u8]) {
+    hash.update(&(bytes.len() as u64).to_le_bytes());
+    hash.update(bytes);
+}
+
 /// Identity of a document, chosen by its creator (random or derived from a patient link id).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct DocId(pub [u8; 16]);
@@ -303,6 +312,79 @@ impl Doc {
                 }
             }
         }
+    }
+
+    /// SHA-256 of the materialised document: every map key (sorted), list element and text, with
+    /// **every** concurrent value of each (Automerge orders them by op id, the same on every
+    /// replica), so two replicas with equal digests show the same values and the same conflicts.
+    /// Held-back changes are not part of the state. Objects nested deeper than
+    /// [`DIGEST_DEPTH_MAX`] are hashed as a marker, so a hostile document cannot exhaust the stack.
+    pub fn state_digest(&mut self) -> [u8; 32] {
+        self.doc.commit();
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        // Depth-first with an explicit stack: (object, depth). Each entry's bytes are written
+        // with tags and lengths, so distinct states cannot collide by concatenation.
+        let mut stack = vec![(ROOT, 0usize)];
+        while let Some((obj, depth)) = stack.pop() {
+            let Ok(kind) = self.doc.object_type(&obj) else {
+                hash.update(b"?");
+                continue;
+            };
+            if depth >= DIGEST_DEPTH_MAX {
+                hash.update(b"D");
+                continue;
+            }
+            let mut children = Vec::new();
+            let mut entry =
+                |hash: &mut ring::digest::Context, prop: &[u8], values: Vec<(Value<'_>, ObjId)>| {
+                    put_len(hash, prop);
+                    hash.update(&(values.len() as u64).to_le_bytes());
+                    for (value, id) in values {
+                        match value {
+                            Value::Scalar(scalar) => {
+                                hash.update(b"s");
+                                put_len(hash, format!("{:?}", scalar.as_ref()).as_bytes());
+                            }
+                            Value::Object(kind) => {
+                                hash.update(b"o");
+                                put_len(hash, format!("{kind:?}").as_bytes());
+                                children.push((id, depth + 1));
+                            }
+                        }
+                    }
+                };
+            match kind {
+                ObjType::Map | ObjType::Table => {
+                    hash.update(b"M");
+                    let mut keys: Vec<String> = self.doc.keys(&obj).collect();
+                    keys.sort();
+                    hash.update(&(keys.len() as u64).to_le_bytes());
+                    for key in keys {
+                        let values = self.doc.get_all(&obj, key.as_str()).unwrap_or_default();
+                        entry(&mut hash, key.as_bytes(), values);
+                    }
+                }
+                ObjType::List => {
+                    hash.update(b"L");
+                    let length = self.doc.length(&obj);
+                    hash.update(&(length as u64).to_le_bytes());
+                    for index in 0..length {
+                        let values = self.doc.get_all(&obj, index).unwrap_or_default();
+                        entry(&mut hash, &(index as u64).to_le_bytes(), values);
+                    }
+                }
+                ObjType::Text => {
+                    hash.update(b"T");
+                    let text = self.doc.text(&obj).unwrap_or_default();
+                    put_len(&mut hash, text.as_bytes());
+                }
+            }
+            // Children in reverse so they are visited in document order.
+            stack.extend(children.into_iter().rev());
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hash.finish().as_ref());
+        out
     }
 
     fn map_at(&mut self, path: &[&str]) -> Result<Option<ObjId>, DocError> {

@@ -199,8 +199,8 @@ pub struct Transfer {
     sends: VecDeque<(ItemId, u32)>,
     refusals: BTreeSet<ItemId>,
     // Receiving side.
-    /// Requested ids awaiting a manifest, with how often each was requested.
-    requested: BTreeMap<ItemId, u32>,
+    /// Requested ids awaiting a manifest, with when each was last requested.
+    requested: BTreeMap<ItemId, Millis>,
     open_in: Vec<OpenIn>,
     last_heard: Millis,
     silences: u32,
@@ -229,6 +229,8 @@ struct OpenIn {
     wants: Vec<u8>,
     /// Wanted and not yet arrived, in the order wanted.
     in_flight: VecDeque<u32>,
+    /// When this item last made progress (opened, or a chunk of it arrived).
+    progress: Millis,
 }
 
 /// Chunks of an item of `size` bytes.
@@ -531,7 +533,7 @@ impl Transfer {
             if self.requested.contains_key(id) || self.open_in.iter().any(|o| o.id == *id) {
                 continue;
             }
-            self.requested.insert(*id, 1);
+            self.requested.insert(*id, now);
             batch.push(*id);
             if batch.len() == REQUEST_IDS_MAX {
                 self.control.push_back(Frame::Request {
@@ -600,7 +602,13 @@ impl Transfer {
         // Free send slots the receiver has stopped asking about.
         self.open_out
             .retain(|o| now.0 < o.last_heard.0.saturating_add(SENDER_OPEN_IDLE_MS));
-        if !self.awaiting() || now.0 < self.last_heard.0.saturating_add(PEER_SILENCE_MS) {
+        if !self.awaiting() {
+            return;
+        }
+        if now.0 < self.last_heard.0.saturating_add(PEER_SILENCE_MS) {
+            // The peer talks, but maybe about other items: an item whose request, manifest or
+            // last chunks were lost makes no progress of its own and is asked for again.
+            self.resend_stalled(now);
             return;
         }
         self.silences += 1;
@@ -619,11 +627,46 @@ impl Transfer {
                 ids: batch.to_vec(),
             });
         }
+        self.requested.values_mut().for_each(|at| *at = now);
         for open in &mut self.open_in {
             self.stats.chunks_rewanted += open.in_flight.len() as u64;
             open.in_flight.clear();
+            open.progress = now;
         }
         self.fill_window();
+    }
+
+    /// Asks again for requests unanswered and wants unmet for [`PEER_SILENCE_MS`], item by item.
+    /// Found by the simulation: with the silence timer alone, a peer busy sending other items
+    /// never falls silent, and an item whose manifest or tail chunk was lost waited forever.
+    fn resend_stalled(&mut self, now: Millis) {
+        let stalled = |at: Millis| now.0 >= at.0.saturating_add(PEER_SILENCE_MS);
+        let ids: Vec<ItemId> = self
+            .requested
+            .iter()
+            .filter(|(_, at)| stalled(**at))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.requested.insert(*id, now);
+        }
+        for batch in ids.chunks(REQUEST_IDS_MAX) {
+            self.control.push_back(Frame::Request {
+                ids: batch.to_vec(),
+            });
+        }
+        let mut rewant = false;
+        for open in &mut self.open_in {
+            if !open.in_flight.is_empty() && stalled(open.progress) {
+                self.stats.chunks_rewanted += open.in_flight.len() as u64;
+                open.in_flight.clear();
+                open.progress = now;
+                rewant = true;
+            }
+        }
+        if rewant {
+            self.fill_window();
+        }
     }
 
     /// The next frame to send; drain until `None`. Reads at most one chunk or one item (to build
@@ -690,12 +733,25 @@ impl Transfer {
         let silence = self
             .awaiting()
             .then(|| Millis(self.last_heard.0.saturating_add(PEER_SILENCE_MS)));
+        // Per-item stalls (see `resend_stalled`); O(requested), bounded by REQUESTED_ITEMS_MAX.
+        let stall = self
+            .requested
+            .values()
+            .copied()
+            .chain(
+                self.open_in
+                    .iter()
+                    .filter(|o| !o.in_flight.is_empty())
+                    .map(|o| o.progress),
+            )
+            .min()
+            .map(|at| Millis(at.0.saturating_add(PEER_SILENCE_MS)));
         let idle = self
             .open_out
             .iter()
             .map(|o| Millis(o.last_heard.0.saturating_add(SENDER_OPEN_IDLE_MS)))
             .min();
-        silence.into_iter().chain(idle).min()
+        silence.into_iter().chain(stall).chain(idle).min()
     }
 
     fn awaiting(&self) -> bool {
@@ -852,8 +908,18 @@ impl Transfer {
         size: u64,
         hashes: Vec<ChunkHash>,
     ) {
-        if self.open_in.iter().any(|o| o.id == id) || !self.requested.contains_key(&id) {
+        if self.open_in.iter().any(|o| o.id == id) {
+            // A duplicate, or the sender re-served a want of ours: the item is already open.
             self.stats.unsolicited += 1;
+            return;
+        }
+        if !self.requested.contains_key(&id) {
+            // Not ours (any more): we restarted, or fetched it elsewhere. Say so, or the sender
+            // holds one of its few open slots for us until it idles out, and a queue of requests
+            // we forgot would stall what we do want for minutes per item (found by the
+            // simulation). One small frame per frame received, drained with it.
+            self.stats.unsolicited += 1;
+            self.control.push_back(Frame::Done { id, ok: false });
             return;
         }
         if self.open_in.len() >= OPEN_ITEMS_MAX {
@@ -869,6 +935,7 @@ impl Transfer {
             have: vec![false; count],
             wants: vec![0; count],
             in_flight: VecDeque::new(),
+            progress: self.now,
         };
         // Resume: keep the chunks an earlier transfer stored, if they still match.
         let mut buffer = Vec::with_capacity(CHUNK_BYTES);
@@ -897,6 +964,10 @@ impl Transfer {
     ) {
         let Some(open) = self.open_in.iter_mut().find(|o| o.id == id) else {
             self.stats.unsolicited += 1;
+            if index == 0 && !self.requested.contains_key(&id) {
+                // As for a manifest we did not ask for (once per item, not per chunk).
+                self.control.push_back(Frame::Done { id, ok: false });
+            }
             return;
         };
         let i = index as usize;
@@ -921,6 +992,7 @@ impl Transfer {
             return self.fail_item(chunks, id, ItemFailure::Storage(error));
         }
         open.have[i] = true;
+        open.progress = self.now;
         self.stats.chunks_received += 1;
         self.try_complete(chunks, id);
     }

@@ -385,6 +385,135 @@ fn stored(events: &[TransferEvent]) -> Vec<ItemId> {
         .collect()
 }
 
+/// Regression (found by the simulation, seed 15 of the first run with transfers): a lost
+/// manifest left its item waiting forever while the peer kept sending frames about other items,
+/// because only silence of the whole peer triggered a resend. Now each request and want that
+/// makes no progress for `PEER_SILENCE_MS` is resent on its own.
+#[test]
+fn an_item_whose_manifest_was_lost_is_asked_again_while_the_peer_keeps_talking() {
+    let tags = [fac(1)];
+    let mut nodes = scoped_pair(&tags);
+    let (x, x_bytes) = item(1, 1, Some("ADT-61"), ItemKind::Message, 10, 900);
+    nodes[0].source.insert(x.clone(), x_bytes);
+    // Node 1 holds a stream of items node 0 fetches one per second: node 0 keeps talking.
+    let mut others = Vec::new();
+    for n in 0..120u32 {
+        let (meta, bytes) = item(100 + n, 1, Some("OMP-01"), ItemKind::Message, 20, 300);
+        nodes[1].source.insert(meta.clone(), bytes);
+        others.push(meta.id);
+    }
+    assert_eq!(nodes[1].transfer.fetch(&[x.id], Millis(0)), 1);
+    let mut dropped = false;
+    let mut arrived_at = None;
+    for second in 0..120u64 {
+        let now = Millis(second * 1_000);
+        nodes[0]
+            .transfer
+            .fetch(&others[second as usize..=second as usize], now);
+        for n in nodes.iter_mut() {
+            if n.transfer.poll_timeout().is_some_and(|at| at <= now) {
+                n.transfer.handle_timeout(now);
+            }
+        }
+        // Exchange until quiet, without letting time pass.
+        loop {
+            let mut moved = false;
+            for from in 0..2 {
+                let (a, b) = nodes.split_at_mut(1);
+                let (sender, receiver) = if from == 0 {
+                    (&mut a[0], &mut b[0])
+                } else {
+                    (&mut b[0], &mut a[0])
+                };
+                while let Some(frame) = sender.transfer.poll_transmit(&sender.source) {
+                    moved = true;
+                    let lost = !dropped
+                        && matches!(Frame::decode(&frame), Ok(Frame::Manifest { id, .. }) if id == x.id);
+                    if lost {
+                        dropped = true;
+                        continue;
+                    }
+                    receiver.transfer.handle_frame(
+                        &receiver.source,
+                        &mut receiver.chunks,
+                        &frame,
+                        now,
+                    );
+                }
+            }
+            for n in nodes.iter_mut() {
+                while let Some(event) = n.transfer.poll_event() {
+                    n.events.push(event);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        if arrived_at.is_none() && stored(&nodes[1].events).contains(&x.id) {
+            arrived_at = Some(second);
+        }
+    }
+    assert!(dropped, "the manifest was dropped once");
+    assert!(
+        !nodes[1].events.contains(&TransferEvent::PeerSilent),
+        "node 0 never fell silent"
+    );
+    let at = arrived_at.expect("the item arrives after its request is resent");
+    assert!(
+        at * 1_000 >= PEER_SILENCE_MS && at * 1_000 <= PEER_SILENCE_MS + 2_000,
+        "{at} s"
+    );
+    assert_eq!(stored(&nodes[0].events).len(), others.len());
+}
+
+/// Regression (found by the simulation, seed 24): a receiver that restarted forgot its requests,
+/// but the sender still had hundreds of them queued, each holding an open slot until it idled
+/// out (60 s), so the one item the new receiver asked for waited behind them for hours. The
+/// receiver now answers a manifest it did not ask for with `Done{ok: false}`, freeing the slot.
+#[test]
+fn a_restarted_receiver_is_not_stalled_by_requests_it_forgot() {
+    let tags = [fac(1)];
+    let mut nodes = scoped_pair(&tags);
+    let mut forgotten = Vec::new();
+    for n in 0..200u32 {
+        let (meta, bytes) = item(
+            n,
+            1,
+            Some("ADT-00"),
+            ItemKind::Message,
+            500 + u64::from(n),
+            400,
+        );
+        nodes[0].source.insert(meta.clone(), bytes);
+        forgotten.push(meta.id);
+    }
+    // Routine and old: ranked behind every forgotten emergency item.
+    let (wanted, wanted_bytes) = item(999, 1, Some("OMG-01"), ItemKind::Message, 1, 400);
+    nodes[0].source.insert(wanted.clone(), wanted_bytes);
+    assert_eq!(
+        nodes[1].transfer.fetch(&forgotten, Millis(0)),
+        forgotten.len()
+    );
+    // The request reaches the sender; then the receiver restarts and loses everything.
+    while let Some(frame) = nodes[1].transfer.poll_transmit(&nodes[1].source) {
+        let (a, b) = nodes.split_at_mut(1);
+        a[0].transfer
+            .handle_frame(&a[0].source, &mut a[0].chunks, &frame, Millis(0));
+        let _ = b;
+    }
+    nodes[1].transfer = Transfer::new(
+        AgreedScope::intersect(&tags, &tags),
+        Box::new(AllowList::new(tags.iter().cloned())),
+        Millis(0),
+    );
+    assert_eq!(nodes[1].transfer.fetch(&[wanted.id], Millis(0)), 1);
+    let end = drive_transfer(&mut nodes, Millis(0), usize::MAX, |_, _| true);
+    assert_eq!(stored(&nodes[1].events), vec![wanted.id]);
+    // Without the answer every forgotten item held a slot for SENDER_OPEN_IDLE_MS.
+    assert!(end.0 < 60_000, "took {} ms of simulated time", end.0);
+}
+
 #[test]
 fn items_transfer_in_priority_order_and_arrive_intact() {
     let tags = [fac(1)];
@@ -932,6 +1061,55 @@ fn change_items_are_verified_and_holding_back_is_bounded() {
         Ok(Applied::Applied { unblocked: 0 })
     ));
     assert_eq!(reader.heads(), writer.heads());
+}
+
+/// The state digest covers every concurrent value, not only the one Automerge would show: two
+/// replicas that merged the same changes in either order agree, and a replica that lacks the
+/// losing side of a conflict differs even though it shows the same winner.
+#[test]
+fn state_digest_covers_conflicts_and_is_order_independent() {
+    let (mut a, mut b) = two_replicas();
+    assert_eq!(a.state_digest(), b.state_digest());
+    a.put(&["allergies", "penicillin"], "anaphylaxis")
+        .expect("put");
+    b.put(&["allergies", "penicillin"], "none known")
+        .expect("put");
+    let from_a = a.take_local_items();
+    let from_b = b.take_local_items();
+    let winner_only = {
+        // A replica with one side only shows one value.
+        let mut c = Doc::new(DOC, b"node-c");
+        for change in a.all_items() {
+            assert!(c.apply_item(&change.id, &change.bytes).is_ok());
+        }
+        c.state_digest()
+    };
+    for change in &from_b {
+        assert!(a.apply_item(&change.id, &change.bytes).is_ok());
+    }
+    for change in &from_a {
+        assert!(b.apply_item(&change.id, &change.bytes).is_ok());
+    }
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(
+        a.conflicts(&["allergies", "penicillin"])
+            .expect("path")
+            .len(),
+        2
+    );
+    assert_eq!(a.state_digest(), b.state_digest());
+    assert_ne!(a.state_digest(), winner_only);
+    // A later edit that saw both values resolves the conflict, and the digest follows.
+    let before = a.state_digest();
+    a.put(&["allergies", "penicillin"], "anaphylaxis (confirmed)")
+        .expect("put");
+    assert_ne!(a.state_digest(), before);
+    assert_eq!(
+        a.conflicts(&["allergies", "penicillin"])
+            .expect("path")
+            .len(),
+        1
+    );
 }
 
 // ---- Everything together ---------------------------------------------------------------------

@@ -9,11 +9,17 @@
 //! digest equal the reference node's (node 0, entitled to everything) restricted to its scopes,
 //! so fully entitled nodes are identical; no duplicate ids, every body hashing to its id, no key
 //! without a body or body without a key, and nothing left unflushed.
+//!
+//! Documents: on every node entitled to a document, the same heads, the same state digest (of
+//! the materialised document, every concurrent value included) and the same held-back changes
+//! as the reference; the document replayed from the reference's change items in a random order
+//! equals it; and the clinical field shows exactly the values no surviving write superseded, so
+//! a concurrent conflicting edit stays visible rather than silently resolved.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use kizuna_sync::{ItemId, Key};
+use kizuna_sync::{DocId, ItemId, Key};
 
 use super::store::item_key;
 
@@ -47,6 +53,33 @@ pub struct NodeImage {
     pub bodies: BTreeMap<ItemId, Rc<[u8]>>,
     /// Facility codes whose scopes the node is entitled to.
     pub scopes: BTreeSet<u64>,
+    /// The node's document replicas.
+    pub docs: BTreeMap<DocId, DocImage>,
+}
+
+/// One document replica as the checker compares it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DocImage {
+    pub heads: Vec<[u8; 32]>,
+    pub digest: [u8; 32],
+    /// Changes held back for missing dependencies.
+    pub held: usize,
+    /// Every concurrent value of the clinical field.
+    pub allergy: BTreeSet<String>,
+}
+
+/// What the oracle knows of one document.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DocExpect {
+    pub id: DocId,
+    pub facility: u64,
+    /// Clinical values written, surviving, and superseded by no surviving write.
+    pub allergy: BTreeSet<String>,
+    /// The reference's change items applied to a fresh replica in a random order.
+    pub replayed: Option<DocImage>,
+    /// Changes of this document written and never durable anywhere: only these can leave
+    /// another change waiting forever for its dependencies.
+    pub vanished_writes: usize,
 }
 
 impl NodeImage {
@@ -79,6 +112,7 @@ impl NodeImage {
                 .map(|(id, body)| (*id, body.clone()))
                 .collect(),
             scopes: scopes.clone(),
+            docs: self.docs.clone(),
         }
     }
 }
@@ -94,6 +128,10 @@ pub struct Verdict {
     pub vanished: usize,
     /// Digest of node 0's state; equal on every node when `problems` is empty.
     pub state_digest: [u8; 32],
+    /// (document, entitled node) pairs compared.
+    pub docs_checked: u64,
+    /// Documents whose clinical field ends with two or more values on every entitled node.
+    pub doc_conflicts_kept: u64,
 }
 
 impl Verdict {
@@ -142,7 +180,91 @@ fn show(ids: &[ItemId]) -> String {
     }
 }
 
-pub fn check(history: &BTreeMap<ItemId, WriteRecord>, nodes: &[NodeImage]) -> Verdict {
+/// Document checks, after the item checks (which the documents are built from).
+fn check_docs(verdict: &mut Verdict, nodes: &[NodeImage], docs: &[DocExpect]) {
+    let Some(first) = nodes.first() else { return };
+    for expect in docs {
+        let reference = first.docs.get(&expect.id);
+        for image in nodes {
+            let n = image.node;
+            let replica = image.docs.get(&expect.id);
+            if !image.scopes.contains(&expect.facility) {
+                if replica.is_some() {
+                    verdict.problem(format!(
+                        "node {n} holds document {:?} outside its scopes",
+                        expect.id
+                    ));
+                }
+                continue;
+            }
+            verdict.docs_checked += 1;
+            match (reference, replica) {
+                (Some(a), Some(b)) if a.heads != b.heads => verdict.problem(format!(
+                    "node {n} document {:?} heads differ from node {}",
+                    expect.id, first.node
+                )),
+                (Some(a), Some(b)) if a.digest != b.digest => verdict.problem(format!(
+                    "node {n} document {:?} state digest differs from node {}",
+                    expect.id, first.node
+                )),
+                (Some(a), Some(b)) if a != b => verdict.problem(format!(
+                    "node {n} document {:?} held changes differ from node {}",
+                    expect.id, first.node
+                )),
+                (Some(_), None) | (None, Some(_)) => verdict.problem(format!(
+                    "node {n} document {:?} present on one of it and node {} only",
+                    expect.id, first.node
+                )),
+                _ => {}
+            }
+        }
+        let Some(reference) = reference else {
+            if !expect.allergy.is_empty() {
+                verdict.problem(format!(
+                    "document {:?} has surviving writes but node {} has no replica",
+                    expect.id, first.node
+                ));
+            }
+            continue;
+        };
+        if let Some(replayed) = &expect.replayed
+            && (replayed.heads != reference.heads || replayed.digest != reference.digest)
+        {
+            verdict.problem(format!(
+                "document {:?} replayed in another order differs from node {}",
+                expect.id, first.node
+            ));
+        }
+        if reference.held > 0 {
+            // A change whose dependency vanished with an unflushed crash waits forever; its
+            // writes are not visible, so the clinical expectation does not apply.
+            if expect.vanished_writes == 0 {
+                verdict.problem(format!(
+                    "document {:?} holds {} changes back with no vanished write to wait for",
+                    expect.id, reference.held
+                ));
+            }
+            continue;
+        }
+        if reference.allergy != expect.allergy {
+            verdict.problem(format!(
+                "document {:?} clinical field shows {} values where {} concurrent writes \
+                 survive unsuperseded: a conflict was resolved silently or invented",
+                expect.id,
+                reference.allergy.len(),
+                expect.allergy.len()
+            ));
+        } else if expect.allergy.len() >= 2 {
+            verdict.doc_conflicts_kept += 1;
+        }
+    }
+}
+
+pub fn check(
+    history: &BTreeMap<ItemId, WriteRecord>,
+    nodes: &[NodeImage],
+    docs: &[DocExpect],
+) -> Verdict {
     let mut verdict = Verdict::default();
     let mut id_sets: Vec<BTreeSet<ItemId>> = Vec::with_capacity(nodes.len());
     let mut digests = Vec::with_capacity(nodes.len());
@@ -311,20 +433,42 @@ pub fn check(history: &BTreeMap<ItemId, WriteRecord>, nodes: &[NodeImage]) -> Ve
             show(&lost)
         ));
     }
+    check_docs(&mut verdict, nodes, docs);
     verdict
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::store::{item_facility, item_id};
+    use crate::sim::store::{KIND_DOCUMENT, header, item_facility, item_id};
 
     /// A body of facility `fill % 2`.
     fn body(timestamp_ms: u64, fill: u8) -> Rc<[u8]> {
-        let mut bytes = timestamp_ms.to_le_bytes().to_vec();
-        bytes.push(fill % 2);
+        let mut bytes = header(timestamp_ms, u64::from(fill % 2), KIND_DOCUMENT);
         bytes.extend(std::iter::repeat_n(fill, 120));
         bytes.into()
+    }
+
+    const DOC: DocId = DocId([4; 16]);
+
+    /// Document `DOC` of facility 1 with a kept conflict, as every node entitled to it holds it.
+    fn doc_image() -> DocImage {
+        DocImage {
+            heads: vec![[1; 32], [2; 32]],
+            digest: [9; 32],
+            held: 0,
+            allergy: BTreeSet::from(["d0-w1: latex".to_string(), "d0-w2: none known".to_string()]),
+        }
+    }
+
+    fn doc_expect() -> Vec<DocExpect> {
+        vec![DocExpect {
+            id: DOC,
+            facility: 1,
+            allergy: doc_image().allergy,
+            replayed: Some(doc_image()),
+            vanished_writes: 0,
+        }]
     }
 
     /// Node 3, a shelter, is entitled to facility 1 only.
@@ -373,6 +517,7 @@ mod tests {
                 keys: keys.clone(),
                 bodies: map.clone(),
                 scopes: BTreeSet::from([0, 1]),
+                docs: BTreeMap::from([(DOC, doc_image())]),
             })
             .collect();
         let mut shelter = nodes[0].restricted(&history, &BTreeSet::from([1]));
@@ -385,16 +530,50 @@ mod tests {
     #[test]
     fn accepts_a_converged_state() {
         let (history, nodes) = converged();
-        let verdict = check(&history, &nodes);
+        let verdict = check(&history, &nodes, &doc_expect());
         assert!(verdict.is_ok(), "{:?}", verdict.problems);
         assert_eq!((verdict.ok, verdict.vanished, verdict.lost), (4, 1, 0));
+        assert_eq!((verdict.docs_checked, verdict.doc_conflicts_kept), (4, 1));
     }
 
     /// Each mutation of a converged state must be caught, or the checker could pass a broken run.
     #[test]
     fn catches_every_kind_of_divergence() {
         type Mutation = fn(&mut BTreeMap<ItemId, WriteRecord>, &mut Vec<NodeImage>);
-        let cases: [(&str, Mutation); 12] = [
+        let cases: [(&str, Mutation); 18] = [
+            ("heads differ", |_, nodes| {
+                if let Some(doc) = nodes[1].docs.get_mut(&DOC) {
+                    doc.heads.pop();
+                }
+            }),
+            ("state digest differs", |_, nodes| {
+                if let Some(doc) = nodes[SHELTER].docs.get_mut(&DOC) {
+                    doc.digest[0] ^= 1;
+                }
+            }),
+            ("held changes differ", |_, nodes| {
+                if let Some(doc) = nodes[2].docs.get_mut(&DOC) {
+                    doc.held = 1;
+                }
+            }),
+            ("present on one", |_, nodes| {
+                nodes[SHELTER].docs.clear();
+            }),
+            ("resolved silently", |_, nodes| {
+                // Every node shows one value only: last-writer-wins hid the other.
+                for node in nodes.iter_mut() {
+                    if let Some(doc) = node.docs.get_mut(&DOC) {
+                        doc.allergy.pop_first();
+                    }
+                }
+            }),
+            ("no vanished write", |_, nodes| {
+                for node in nodes.iter_mut() {
+                    if let Some(doc) = node.docs.get_mut(&DOC) {
+                        doc.held = 2;
+                    }
+                }
+            }),
             ("lost", |_, nodes| {
                 for node in nodes.iter_mut() {
                     let key = node.keys.remove(0);
@@ -458,7 +637,7 @@ mod tests {
         for (expect, mutate) in cases {
             let (mut history, mut nodes) = converged();
             mutate(&mut history, &mut nodes);
-            let verdict = check(&history, &nodes);
+            let verdict = check(&history, &nodes, &doc_expect());
             assert!(
                 verdict.problems.iter().any(|p| p.contains(expect)),
                 "mutation {expect:?} not reported: {:?}",

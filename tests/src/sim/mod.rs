@@ -48,6 +48,10 @@ pub struct SimConfig {
     /// Harsher than any link should be (loss and duplication up to a half, delays past the
     /// reply timeout); for exploration, not CI.
     pub extreme: bool,
+    /// The priority probe: a newcomer joins a region whose archive holds messages of every tier
+    /// and large documents, over links capped at 50 KB/s; its arrivals are reported in
+    /// [`RunReport::probe`].
+    pub probe: bool,
 }
 
 impl Default for SimConfig {
@@ -62,6 +66,7 @@ impl Default for SimConfig {
             verbose: false,
             strict_reopen: false,
             extreme: false,
+            probe: false,
         }
     }
 }
@@ -92,16 +97,73 @@ pub struct Counters {
     pub stray_frames: u64,
     pub have_ids: u64,
     pub need_ids: u64,
+    /// `Transfer::fetch` calls (one per finished session with something to fetch).
     pub fetch_requests: u64,
-    pub bodies_sent: u64,
-    pub bodies_stored: u64,
-    pub bodies_rejected: u64,
-    pub bodies_unsolicited: u64,
-    /// Requested bodies a sender refused because their scope was not agreed with the requester.
-    pub bodies_withheld: u64,
-    /// Bodies that reached a node outside its scopes (each is also a violation).
+    /// Needs dropped because no transfer with that peer exists yet (scopes not agreed since a
+    /// restart); the next session reports them again.
+    pub fetches_without_transfer: u64,
+    /// Fetches ended by `Unavailable` or `Failed` (asked again at the next session).
+    pub fetches_ended: u64,
+    pub peers_silent: u64,
+    /// Manifests or chunks that reached a node outside its scopes (each is also a violation).
     pub bodies_out_of_scope: u64,
+    /// Requests a sender refused as outside the agreed scopes (`TransferStats`).
+    pub refused_out_of_scope: u64,
+    pub documents_written: u64,
+    // Transfer, summed over every `Transfer` of the run.
+    pub items_transferred: u64,
+    pub items_failed: u64,
+    pub chunks_sent: u64,
+    pub chunks_received: u64,
+    /// Chunks found in the chunk store when a transfer (re)opened an item, not asked for again.
+    pub chunks_resumed: u64,
+    /// Chunks that failed their manifest hash (damaged in transit), caught and re-wanted.
+    pub chunks_corrupt: u64,
+    pub chunks_rewanted: u64,
+    /// Chunks a sender sent the same receiver more than once (loss, damage, a crash that took
+    /// the receiver's unflushed chunks, or a want that crossed its chunk).
+    pub chunks_resent: u64,
+    /// Of those, chunks the receiver already held durably when the copy left: only a want that
+    /// crossed the first copy in flight does that.
+    pub chunks_resent_durable: u64,
+    /// Chunks a receiver wanted although it held them durably (each is a violation).
+    pub chunks_rewanted_durable: u64,
+    /// Unflushed chunks a crash took.
+    pub chunks_lost: u64,
+    /// Durable chunks left at the end (transfers of items that vanished, or never finished).
+    pub chunks_staged_left: u64,
+    /// Manifests opened while other requested items waited (the queue made a choice), and
+    /// those where a waiting item was of a lower tier.
+    pub priority_checks: u64,
+    pub priority_tier_choices: u64,
+    // Documents.
+    pub doc_changes: u64,
+    pub edits_skipped: u64,
+    pub changes_applied: u64,
+    /// Changes that arrived before their dependencies and waited.
+    pub changes_held: u64,
+    pub changes_held_full: u64,
+    /// (document, node) pairs compared after heal.
+    pub docs_checked: u64,
+    /// Documents whose clinical field ends with two or more concurrent values, kept visible.
+    pub doc_conflicts_kept: u64,
     pub violations: u64,
+}
+
+/// How the newcomer's archive arrived (see [`SimConfig::probe`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    pub archive_items: usize,
+    pub arrivals: usize,
+    pub emergency: usize,
+    pub bulk: usize,
+    /// Emergency-tier items stored after the first large document: zero when priorities held.
+    pub emergency_after_first_bulk: usize,
+    pub routine_after_first_bulk: usize,
+    /// Consecutive arrivals where a lower tier came before a higher one.
+    pub tier_order_inversions: usize,
+    /// Consecutive arrivals of one tier where the older came first.
+    pub newest_first_inversions: usize,
 }
 
 /// The outcome of one seed. Two runs of one seed must produce equal reports.
@@ -126,6 +188,8 @@ pub struct RunReport {
     /// SHA-256 over every processed event and frame: equal traces mean equal runs.
     pub trace_digest: [u8; 32],
     pub state_digest: [u8; 32],
+    /// Set when a newcomer joined (always under [`SimConfig::probe`]).
+    pub probe: Option<Probe>,
 }
 
 /// A seed that broke a property, with what broke.
@@ -166,6 +230,9 @@ pub fn replay_command(seed: u64, config: &SimConfig) -> String {
     if config.extreme {
         env.push_str(" KIZUNA_SIM_EXTREME=1");
     }
+    if config.probe {
+        env.push_str(" KIZUNA_SIM_PROBE=1");
+    }
     if config.facilities != default.facilities {
         env.push_str(&format!(" KIZUNA_SIM_FACILITIES={}", config.facilities));
     }
@@ -205,6 +272,7 @@ pub fn run_seed_catching(seed: u64, config: SimConfig) -> Result<RunReport, SimF
                     shelter_items_if_full: 0,
                     trace_digest: [0; 32],
                     state_digest: [0; 32],
+                    probe: None,
                 }),
                 problems: vec![format!("panicked: {message}")],
                 config,
@@ -223,7 +291,19 @@ pub struct Summary {
     pub dropped: u64,
     pub duplicated: u64,
     pub corrupted: u64,
-    pub bodies_rejected: u64,
+    pub chunks_corrupt: u64,
+    pub chunks_sent: u64,
+    pub chunks_resent: u64,
+    pub chunks_resent_durable: u64,
+    pub chunks_resumed: u64,
+    pub chunks_lost: u64,
+    pub items_transferred: u64,
+    pub priority_checks: u64,
+    pub priority_tier_choices: u64,
+    pub doc_changes: u64,
+    pub changes_held: u64,
+    pub docs_checked: u64,
+    pub doc_conflicts_kept: u64,
     pub crashes: u64,
     pub faults: u64,
     pub sessions: u64,
@@ -247,7 +327,20 @@ impl Summary {
         self.dropped += report.net.lost + report.net.cut + report.net.overflow + report.net.down;
         self.duplicated += report.net.duplicated;
         self.corrupted += report.net.corrupted;
-        self.bodies_rejected += report.counters.bodies_rejected;
+        let c = &report.counters;
+        self.chunks_corrupt += c.chunks_corrupt;
+        self.chunks_sent += c.chunks_sent;
+        self.chunks_resent += c.chunks_resent;
+        self.chunks_resent_durable += c.chunks_resent_durable;
+        self.chunks_resumed += c.chunks_resumed;
+        self.chunks_lost += c.chunks_lost;
+        self.items_transferred += c.items_transferred;
+        self.priority_checks += c.priority_checks;
+        self.priority_tier_choices += c.priority_tier_choices;
+        self.doc_changes += c.doc_changes;
+        self.changes_held += c.changes_held;
+        self.docs_checked += c.docs_checked;
+        self.doc_conflicts_kept += c.doc_conflicts_kept;
         self.crashes += report.counters.crashes;
         self.faults += report.counters.faults;
         self.sessions += report.counters.sessions_started;
@@ -276,10 +369,13 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{} seeds ({} failed), {:.1} simulated hours, {} packets ({} dropped, {} duplicated, \
-             {} bodies corrupted, {} rejected on arrival), {} crashes, {} network faults, {} sessions ({} checked exact, \
+             {} chunks corrupted, {} rejected on arrival), {} crashes, {} network faults, {} sessions ({} checked exact, \
              {} reopened by stale frames, {} protocol errors after a peer restart or reopen; \
-             largest frame {} bytes), {} items ({} of {} on shelters); convergence after heal: mean {} ms, max {} ms \
-             (seed {})",
+             largest frame {} bytes), {} items ({} of {} on shelters); transfer: {} items, {} chunks sent, \
+             {} sent twice ({} of them already durable at the receiver), {} resumed from the chunk store, \
+             {} lost in crashes; priority: {} queue choices, {} across tiers; documents: {} changes, \
+             {} held for dependencies, {} replicas checked, {} with a conflict kept visible; \
+             convergence after heal: mean {} ms, max {} ms (seed {})",
             self.seeds,
             self.failed,
             self.simulated_ms as f64 / 3_600_000.0,
@@ -287,7 +383,7 @@ impl fmt::Display for Summary {
             self.dropped,
             self.duplicated,
             self.corrupted,
-            self.bodies_rejected,
+            self.chunks_corrupt,
             self.crashes,
             self.faults,
             self.sessions,
@@ -298,6 +394,18 @@ impl fmt::Display for Summary {
             self.items,
             self.shelter_items,
             self.shelter_items_if_full,
+            self.items_transferred,
+            self.chunks_sent,
+            self.chunks_resent,
+            self.chunks_resent_durable,
+            self.chunks_resumed,
+            self.chunks_lost,
+            self.priority_checks,
+            self.priority_tier_choices,
+            self.doc_changes,
+            self.changes_held,
+            self.docs_checked,
+            self.doc_conflicts_kept,
             self.converge_ms_total / passed.max(1),
             self.converge_ms_max,
             self.converge_ms_max_seed,

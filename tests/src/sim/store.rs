@@ -6,11 +6,14 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use std::collections::BTreeSet;
+
 use kizuna_sync::item::TIMESTAMP_MS_RESERVED;
-use kizuna_sync::meta::ScopeTag;
+use kizuna_sync::meta::{DataType, ItemKind, ItemMeta, ItemSource, ScopeTag};
 use kizuna_sync::scope::ScopedItemSets;
 use kizuna_sync::store::StoreError;
-use kizuna_sync::{ItemId, ItemSet, Key, MemItemSet};
+use kizuna_sync::transfer::ChunkStore;
+use kizuna_sync::{DocId, ItemId, ItemSet, Key, MemItemSet};
 
 /// Bytes of the timestamp header at the start of every item body. The timestamp lives inside the
 /// hashed bytes so the whole key `(timestamp, id)` follows from the body: were it carried beside
@@ -21,15 +24,28 @@ pub const TIMESTAMP_HEADER_BYTES: usize = 8;
 /// hashed, so a peer cannot relabel an item into another scope without changing its id.
 pub const FACILITY_OFFSET: usize = TIMESTAMP_HEADER_BYTES;
 
-/// Header bytes in all: timestamp, then facility code.
-pub const HEADER_BYTES: usize = FACILITY_OFFSET + 1;
+/// Offset of the one-byte kind: [`KIND_MESSAGE`], [`KIND_DOCUMENT`] or [`KIND_DOC_CHANGE`].
+pub const KIND_OFFSET: usize = FACILITY_OFFSET + 1;
+
+/// Header bytes every item has: timestamp, facility code, kind. What follows depends on the
+/// kind: a message has its 6-byte SS-MIX2 data type, a document change its 16-byte document id
+/// and then the Automerge change bytes, a document only content.
+pub const HEADER_BYTES: usize = KIND_OFFSET + 1;
+
+pub const KIND_MESSAGE: u8 = 0;
+pub const KIND_DOCUMENT: u8 = 1;
+pub const KIND_DOC_CHANGE: u8 = 2;
+
+/// Where a message's data type ends and a change's document id ends.
+const DATA_TYPE_END: usize = HEADER_BYTES + 6;
+const DOC_ID_END: usize = HEADER_BYTES + 16;
 
 /// Why an incoming body was refused. Nothing refused is ever stored.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IngestError {
     /// The body does not hash to the id it was sent under.
     HashMismatch,
-    /// Too short for the timestamp header, or it carries the reserved timestamp.
+    /// Too short for its header, of an unknown kind, or it carries the reserved timestamp.
     Malformed,
 }
 
@@ -41,12 +57,49 @@ pub fn item_id(body: &[u8]) -> ItemId {
     ItemId(id)
 }
 
-/// The facility (scope) code of a body, or `None` if it is too short to be an item.
+/// The facility (scope) code of a body, or `None` if it is not a well-formed item.
 pub fn item_facility(body: &[u8]) -> Option<u64> {
-    if body.len() < HEADER_BYTES {
+    item_kind(body)?;
+    body.get(FACILITY_OFFSET).map(|code| u64::from(*code))
+}
+
+/// The kind byte of a well-formed body.
+pub fn item_kind(body: &[u8]) -> Option<u8> {
+    let kind = *body.get(KIND_OFFSET)?;
+    let long_enough = match kind {
+        KIND_MESSAGE => body.len() >= DATA_TYPE_END,
+        KIND_DOCUMENT => true,
+        KIND_DOC_CHANGE => body.len() > DOC_ID_END,
+        _ => false,
+    };
+    long_enough.then_some(kind)
+}
+
+/// For a document change: its document and the Automerge change bytes.
+pub fn doc_change(body: &[u8]) -> Option<(DocId, &[u8])> {
+    if item_kind(body)? != KIND_DOC_CHANGE {
         return None;
     }
-    body.get(FACILITY_OFFSET).map(|code| u64::from(*code))
+    let doc: [u8; 16] = body.get(HEADER_BYTES..DOC_ID_END)?.try_into().ok()?;
+    Some((DocId(doc), body.get(DOC_ID_END..)?))
+}
+
+/// The header of a new item; the caller appends the kind-specific part.
+pub fn header(timestamp_ms: u64, facility: u64, kind: u8) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_BYTES + 16);
+    bytes.extend_from_slice(&timestamp_ms.to_le_bytes());
+    // Facility codes are node indices, below 256 (the harness caps nodes at 64 + 3).
+    bytes.push(facility as u8);
+    bytes.push(kind);
+    bytes
+}
+
+/// A document-change item wrapping Automerge change bytes.
+pub fn doc_change_body(timestamp_ms: u64, facility: u64, doc: DocId, change: &[u8]) -> Rc<[u8]> {
+    let mut bytes = header(timestamp_ms, facility, KIND_DOC_CHANGE);
+    bytes.extend_from_slice(&doc.0);
+    bytes.extend_from_slice(change);
+    bytes.into()
 }
 
 /// The scope tag of a facility code, as the sync core names it.
@@ -56,9 +109,7 @@ pub fn facility_tag(code: u64) -> ScopeTag {
 
 /// The reconciliation key of a body, or `None` if the body cannot be an item.
 pub fn item_key(body: &[u8]) -> Option<Key> {
-    if body.len() < HEADER_BYTES {
-        return None;
-    }
+    item_kind(body)?;
     let header: [u8; TIMESTAMP_HEADER_BYTES] =
         body.get(..TIMESTAMP_HEADER_BYTES)?.try_into().ok()?;
     let timestamp_ms = u64::from_le_bytes(header);
@@ -66,6 +117,38 @@ pub fn item_key(body: &[u8]) -> Option<Key> {
         return None;
     }
     Some(Key::new(timestamp_ms, item_id(body)))
+}
+
+/// The metadata the transfer layer decides scope and priority from, read from the body as a
+/// real store reads it from its index.
+pub fn item_meta(id: ItemId, body: &[u8]) -> Option<ItemMeta> {
+    let key = item_key(body)?;
+    let facility = item_facility(body)?;
+    let (kind, data_type, doc) = match item_kind(body)? {
+        KIND_MESSAGE => (
+            ItemKind::Message,
+            std::str::from_utf8(body.get(HEADER_BYTES..DATA_TYPE_END)?)
+                .ok()
+                .and_then(DataType::parse),
+            None,
+        ),
+        KIND_DOCUMENT => (ItemKind::Document, None, None),
+        _ => (
+            ItemKind::DocChange,
+            None,
+            doc_change(body).map(|(doc, _)| doc.0),
+        ),
+    };
+    Some(ItemMeta {
+        id,
+        timestamp_ms: key.timestamp_ms,
+        size: body.len() as u64,
+        kind,
+        data_type,
+        facility,
+        doc,
+        scopes: vec![facility_tag(facility)],
+    })
 }
 
 /// One node's items. `live` (durable plus pending) is what the sync core reconciles, because a
@@ -85,6 +168,28 @@ pub struct Store {
 impl ScopedItemSets for Store {
     fn scope_set(&self, tag: &ScopeTag) -> Result<Option<&dyn ItemSet>, StoreError> {
         Ok(self.live_scoped.get(tag).map(|set| set as &dyn ItemSet))
+    }
+}
+
+/// The sending side of a transfer reads bodies and metadata from everything the node holds
+/// (durable and pending), as reconciliation does.
+impl ItemSource for Store {
+    fn meta(&self, id: &ItemId) -> Result<Option<ItemMeta>, StoreError> {
+        Ok(self.body(id).and_then(|body| item_meta(*id, body)))
+    }
+
+    fn read(
+        &self,
+        id: &ItemId,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        if let Some(rest) = self.body(id).and_then(|body| body.get(start..)) {
+            out.extend_from_slice(&rest[..len.min(rest.len())]);
+        }
+        Ok(())
     }
 }
 
@@ -115,6 +220,15 @@ impl Store {
 
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Ids of the pending (not yet durable) items.
+    pub fn pending_ids(&self) -> impl Iterator<Item = &ItemId> {
+        self.pending.keys()
+    }
+
+    pub fn is_durable(&self, id: &ItemId) -> bool {
+        self.durable_bodies.contains_key(id)
     }
 
     pub fn durable_keys(&self) -> impl Iterator<Item = &Key> {
@@ -197,13 +311,114 @@ impl Store {
     }
 }
 
+/// A receiver's chunks of items in transit ([`ChunkStore`]), with the same durability as the
+/// item store: chunks put since the last flush are lost by a crash, flushed ones survive and a
+/// later transfer resumes from them. Committing an item hands its body to the harness (which
+/// ingests it into the [`Store`] as pending) and retires its durable chunks at the next flush,
+/// as one transaction would; a crash before that flush keeps them, so the item is resumed
+/// rather than re-sent.
+#[derive(Debug, Default)]
+pub struct ChunkStage {
+    durable: BTreeMap<(ItemId, u32), Rc<[u8]>>,
+    pending: BTreeMap<(ItemId, u32), Rc<[u8]>>,
+    retire: BTreeSet<ItemId>,
+    committed: BTreeMap<ItemId, Rc<[u8]>>,
+}
+
+impl ChunkStage {
+    /// Whether chunk `index` of `id` survives a crash.
+    pub fn durably_holds(&self, id: &ItemId, index: u32) -> bool {
+        self.durable.contains_key(&(*id, index)) && !self.retire.contains(id)
+    }
+
+    /// The body the transfer just committed, handed over once.
+    pub fn take_committed(&mut self, id: &ItemId) -> Option<Rc<[u8]>> {
+        self.committed.remove(id)
+    }
+
+    /// Chunks and retirements not yet durable.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len() + self.retire.len() + self.committed.len()
+    }
+
+    /// Chunks kept durably for items not (yet) stored: an interrupted transfer to resume, or an
+    /// item that vanished before its transfer finished.
+    pub fn durable_len(&self) -> usize {
+        self.durable.len()
+    }
+
+    pub fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.durable.extend(pending);
+        for id in std::mem::take(&mut self.retire) {
+            self.durable.retain(|(chunk_id, _), _| *chunk_id != id);
+        }
+    }
+
+    /// Power loss: what was not flushed is gone.
+    pub fn crash(&mut self) -> usize {
+        let lost = self.pending.len();
+        self.pending.clear();
+        self.retire.clear();
+        self.committed.clear();
+        lost
+    }
+
+    fn chunk(&self, id: &ItemId, index: u32) -> Option<&Rc<[u8]>> {
+        if self.retire.contains(id) {
+            return None;
+        }
+        self.pending
+            .get(&(*id, index))
+            .or_else(|| self.durable.get(&(*id, index)))
+    }
+}
+
+impl ChunkStore for ChunkStage {
+    fn has_chunk(&self, id: &ItemId, index: u32) -> Result<bool, StoreError> {
+        Ok(self.chunk(id, index).is_some())
+    }
+
+    fn read_chunk(&self, id: &ItemId, index: u32, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        Ok(match self.chunk(id, index) {
+            Some(chunk) => {
+                out.extend_from_slice(chunk);
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn put_chunk(&mut self, id: &ItemId, index: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        self.pending.insert((*id, index), bytes.into());
+        Ok(())
+    }
+
+    fn commit(&mut self, id: &ItemId, chunks: u32) -> Result<(), StoreError> {
+        let mut body = Vec::new();
+        for index in 0..chunks {
+            let chunk = self.chunk(id, index).ok_or(StoreError::Corrupt)?;
+            body.extend_from_slice(chunk);
+        }
+        self.pending.retain(|(chunk_id, _), _| chunk_id != id);
+        self.retire.insert(*id);
+        self.committed.insert(*id, body.into());
+        Ok(())
+    }
+
+    fn discard(&mut self, id: &ItemId) -> Result<(), StoreError> {
+        self.pending.retain(|(chunk_id, _), _| chunk_id != id);
+        self.durable.retain(|(chunk_id, _), _| chunk_id != id);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn body(timestamp_ms: u64, fill: u8) -> Rc<[u8]> {
-        let mut bytes = timestamp_ms.to_le_bytes().to_vec();
-        bytes.push(fill % 3);
+        let mut bytes = header(timestamp_ms, u64::from(fill % 3), KIND_DOCUMENT);
         bytes.extend(std::iter::repeat_n(fill, 100));
         bytes.into()
     }
@@ -246,5 +461,27 @@ mod tests {
         let scope_len = |tag| store.live_scope(&facility_tag(tag)).map(|set| set.len());
         assert_eq!(scope_len(1), Some(Ok(1)));
         assert_eq!(scope_len(2).unwrap_or(Ok(0)), Ok(0));
+    }
+
+    #[test]
+    fn chunk_stage_keeps_flushed_chunks_and_retires_them_with_the_commit() {
+        let id = ItemId([7; 32]);
+        let mut stage = ChunkStage::default();
+        assert!(stage.put_chunk(&id, 0, b"ab").is_ok());
+        stage.flush();
+        assert!(stage.put_chunk(&id, 1, b"cd").is_ok());
+        assert_eq!(stage.crash(), 1);
+        assert!(stage.durably_holds(&id, 0) && !stage.durably_holds(&id, 1));
+        assert!(stage.put_chunk(&id, 1, b"cd").is_ok());
+        assert!(stage.commit(&id, 2).is_ok());
+        assert_eq!(stage.take_committed(&id).as_deref(), Some(&b"abcd"[..]));
+        // A crash before the commit is flushed keeps the durable chunk to resume from.
+        stage.crash();
+        assert!(stage.durably_holds(&id, 0));
+        assert!(stage.put_chunk(&id, 1, b"cd").is_ok());
+        assert!(stage.commit(&id, 2).is_ok());
+        assert!(stage.take_committed(&id).is_some());
+        stage.flush();
+        assert_eq!((stage.durable_len(), stage.pending_len()), (0, 0));
     }
 }
