@@ -47,7 +47,8 @@ pub use error::{
 };
 pub use export::{ExportSummary, LocationView};
 pub use import::{
-    BATCH_BYTES_MAX, BATCH_FILES_MAX, ImportOptions, ImportProgress, ImportSummary, ProgressFn,
+    BATCH_BYTES_MAX, BATCH_FILES_MAX, ImportOptions, ImportProgress, ImportStages, ImportSummary,
+    ProgressFn,
 };
 pub use normalize::kana as normalize_kana;
 pub use patient::{KANA_PREFIX_MAX, PatientRecord, SEARCH_RESULTS_MAX, SearchQuery, SearchResults};
