@@ -105,6 +105,8 @@ pub struct ImportStages {
     pub commit: f64,
     /// The writer waiting for the scanner (time the writer thread had nothing to do).
     pub writer_idle: f64,
+    /// Wall time of the scanner thread, start to end (not a stage: for the balance).
+    pub scanner_wall: f64,
 }
 
 impl ImportStages {
@@ -133,6 +135,7 @@ impl ImportStages {
         self.read += s.read;
         self.sha256 += s.sha256;
         self.check += s.check;
+        self.scanner_wall += s.scanner_wall;
     }
 }
 
@@ -374,6 +377,7 @@ impl Store {
         std::thread::scope(|scope| {
             let scanner = scope.spawn(|| {
                 let mut st = ImportStages::default();
+                let t = Instant::now();
                 scan(
                     roots,
                     &own_facility,
@@ -383,6 +387,7 @@ impl Store {
                     &tx,
                     &mut st,
                 );
+                st.scanner_wall = t.elapsed().as_secs_f64();
                 drop(tx);
                 st
             });
