@@ -15,8 +15,10 @@
 //! read bytes, one transaction each, under `synchronous=FULL`. A killed import loses at most the
 //! open batch; the re-run skips what was committed (step 1) and redoes the rest.
 //!
-//! Memory is bounded: one file's bytes at a time, one directory listing per level of the walk
-//! (walkdir sorts per directory), and SQLite's bounded page cache.
+//! Steps 1–2 (and the validator) run on a scanner thread, steps 3–4 and the commits on the
+//! caller's thread (`import_inner`). Memory is bounded: the files in flight between them
+//! ([`AHEAD_BYTES_MAX`], [`AHEAD_CHUNKS_MAX`] × [`CHUNK_FILES_MAX`]), one directory listing per
+//! level of the walk (walkdir sorts per directory), and SQLite's bounded page cache.
 
 use std::fs;
 use std::io::Read;
@@ -278,8 +280,8 @@ struct Scanned {
     kind: Option<Token>,
 }
 
-/// A byte budget between the scanner and the writer: the scanner takes a file's size before
-/// sending it, the writer gives it back when done. `halt` releases a waiting scanner for good.
+/// A byte budget between the scanner and the writer: the scanner takes a chunk's file bytes
+/// before sending it, the writer gives them back when it has written the chunk. `halt` releases a waiting scanner for good.
 struct Budget {
     used: Mutex<u64>,
     freed: Condvar,
