@@ -328,3 +328,54 @@ fn dump(c: &rusqlite::Connection) -> Vec<String> {
 fn schema(data: &Path) -> Vec<String> {
     dump(&rusqlite::Connection::open(data.join("store.sqlite3")).unwrap())
 }
+
+#[test]
+fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree_dir = tmp.path().join("region");
+    region(&tree_dir, 6);
+    let data = tmp.path().join("data");
+    let s = store(&data, &tree_dir, 8);
+    let fresh_schema = schema(&data);
+    assert!(
+        !fresh_schema.iter().any(|x| x.contains("search_patient")),
+        "schema 5 has no index of search rows by patient"
+    );
+    let stats_before = s.stats().unwrap();
+    drop(s);
+    {
+        // Back to exactly the v4 schema: the index re-created, user_version 4.
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        c.execute_batch(
+            "CREATE INDEX search_patient ON search (patient_id); PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        let mut v4 = rusqlite::Connection::open(tmp.path().join("v4.sqlite3")).unwrap();
+        kizuna_storage::store::prepare_schema_to(&mut v4, 4).unwrap();
+        assert_eq!(
+            dump(&c),
+            dump(&v4),
+            "the fixture has the v4 code path's schema"
+        );
+    }
+    let mut s = Store::open(&data, PASS).unwrap();
+    assert_eq!(schema(&data), fresh_schema);
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.search_tokens, stats_before.search_tokens);
+    assert!(stats.search_tokens > 0);
+    assert!(s.verify().unwrap().is_clean());
+    // The patient rows are kept across the migration.
+    let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM patient", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(u64::try_from(n).unwrap(), stats.patients);
+    // A search row removed behind the store's back is reported against its patient.
+    c.execute_batch(
+        "DELETE FROM search WHERE (token, patient_id) IN (SELECT token, patient_id FROM search LIMIT 1);",
+    )
+    .unwrap();
+    drop(c);
+    let report = s.verify().unwrap();
+    assert!(!report.is_clean(), "a missing search token is found");
+}

@@ -15,8 +15,10 @@
 //! read bytes, one transaction each, under `synchronous=FULL`. A killed import loses at most the
 //! open batch; the re-run skips what was committed (step 1) and redoes the rest.
 //!
-//! Memory is bounded: one file's bytes at a time, one directory listing per level of the walk
-//! (walkdir sorts per directory), and SQLite's bounded page cache.
+//! Steps 1–2 (and the validator) run on a scanner thread, steps 3–4 and the commits on the
+//! caller's thread (`import_inner`). Memory is bounded: the files in flight between them
+//! ([`AHEAD_BYTES_MAX`], [`AHEAD_CHUNKS_MAX`] × [`CHUNK_FILES_MAX`]), one directory listing per
+//! level of the walk (walkdir sorts per directory), and SQLite's bounded page cache.
 
 use std::fs;
 use std::io::Read;
@@ -24,14 +26,16 @@ use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Instant;
 
 use ring::rand::SystemRandom;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
 use super::crypto::{self, Keys, Token, label};
-use super::error::{DbError, ImportError, db, io};
+use super::error::{DbError, ImportError, IoError, db, io};
 use super::item::{self, PutError};
 use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
@@ -75,6 +79,76 @@ pub struct ImportSummary {
     /// Bytes read and hashed in this run.
     pub bytes: u64,
     pub seconds: f64,
+    /// Seconds spent in each stage (for the benchmark's profile; not part of `--json`).
+    #[serde(skip)]
+    pub stages: ImportStages,
+}
+
+/// Seconds spent per import stage, summed over files (wall time of the thread doing it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ImportStages {
+    /// Directory walk (readdir, sorting), between files.
+    pub walk: f64,
+    /// lstat, path and stat tokens, location lookup.
+    pub stat_lookup: f64,
+    /// open + read of changed files.
+    pub read: f64,
+    pub sha256: f64,
+    /// The validator (`check_file`: decode, parse, rules) and name parsing.
+    pub check: f64,
+    /// Dedup lookup of the item hash.
+    pub item_find: f64,
+    /// zstd (with or without a dictionary), and dictionary sampling/training.
+    pub compress: f64,
+    /// AES-GCM of item bodies and paths.
+    pub seal: f64,
+    /// SQLite inserts and updates of item and location rows (and the rename lookup).
+    pub db_write: f64,
+    /// Patient record upkeep (lookup, decrypt, parse, seal, search tokens).
+    pub patient: f64,
+    /// Batch commits (WAL write and fsync).
+    pub commit: f64,
+    /// The writer waiting for the scanner (time the writer thread had nothing to do).
+    pub writer_idle: f64,
+    /// Wall time of the scanner thread, start to end (not a stage: for the balance).
+    pub scanner_wall: f64,
+}
+
+impl ImportStages {
+    /// (name, seconds) of each stage, in pipeline order.
+    pub fn rows(&self) -> [(&'static str, f64); 12] {
+        [
+            ("walk", self.walk),
+            ("stat + tokens + lookup", self.stat_lookup),
+            ("read", self.read),
+            ("sha256", self.sha256),
+            ("check (validate, parse)", self.check),
+            ("item dedup lookup", self.item_find),
+            ("zstd + dictionary training", self.compress),
+            ("AES-GCM seal", self.seal),
+            ("SQLite item/location writes", self.db_write),
+            ("patient index upkeep", self.patient),
+            ("commit (WAL + fsync)", self.commit),
+            ("writer idle (waiting for the scanner)", self.writer_idle),
+        ]
+    }
+
+    /// Adds the scanner thread's stages to the writer's.
+    fn add_scan(&mut self, s: &ImportStages) {
+        self.walk += s.walk;
+        self.stat_lookup += s.stat_lookup;
+        self.read += s.read;
+        self.sha256 += s.sha256;
+        self.check += s.check;
+        self.scanner_wall += s.scanner_wall;
+    }
+}
+
+/// Adds the seconds since `*t` to `acc` and restarts `*t`.
+pub(super) fn lap(t: &mut Instant, acc: &mut f64) {
+    let now = Instant::now();
+    *acc += (now - *t).as_secs_f64();
+    *t = now;
 }
 
 /// A snapshot passed to the progress callback after each file.
@@ -158,12 +232,102 @@ impl Drop for Batch<'_> {
     }
 }
 
-/// The per-run context shared by every file.
+/// The writer's per-run context shared by every file.
 struct Ctx<'s> {
     conn: &'s Connection,
     keys: &'s Keys,
     rng: &'s SystemRandom,
     codecs: &'s std::cell::RefCell<super::codec::Codecs>,
+}
+
+/// Entries per message from the scanner to the writer. Handing over one entry at a time cost a
+/// thread wake-up per file (measured: half of a re-import's time under load); 64 amortise it.
+const CHUNK_FILES_MAX: usize = 64;
+/// File bytes per message, so a chunk of large files is handed over early.
+const CHUNK_BYTES_MAX: u64 = 1024 * 1024;
+/// Chunks in the channel: with the one being filled and the one being written, at most
+/// (8 + 2) × 64 entries are between the walk and the database.
+const AHEAD_CHUNKS_MAX: usize = 8;
+/// File bytes the scanner may hold ahead of the writer (a single larger chunk is still sent,
+/// alone), so memory stays bounded whatever the file sizes.
+const AHEAD_BYTES_MAX: u64 = 16 * 1024 * 1024;
+
+/// Consecutive scans and the file bytes they hold.
+#[derive(Default)]
+struct Chunk {
+    scans: Vec<Scan>,
+    bytes: u64,
+}
+
+/// What the scanner thread learned about one directory entry, in walk order.
+enum Scan {
+    /// Not a regular file, unreadable, or larger than `FILE_BYTES_MAX`.
+    Skipped,
+    /// A regular file whose location was committed with its current stat: nothing read.
+    Unchanged { quarantined: bool },
+    /// A regular file that was read (new, changed, or not yet committed when scanned).
+    File(Box<Scanned>),
+    /// The scanner could not go on (a database error in its lookup).
+    Failed(ImportError),
+}
+
+/// A read file with everything computed from its bytes and path alone.
+struct Scanned {
+    facility: Arc<str>,
+    rel: Vec<u8>,
+    path_token: Token,
+    stat_full: Token,
+    bytes: Vec<u8>,
+    hash: [u8; 32],
+    verdict: Judged,
+    kind: Option<Token>,
+}
+
+/// A byte budget between the scanner and the writer: the scanner takes a chunk's file bytes
+/// before sending it, the writer gives them back when it has written the chunk. `halt` releases a waiting scanner for good.
+struct Budget {
+    used: Mutex<u64>,
+    freed: Condvar,
+    halted: AtomicBool,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            halted: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until `n` more bytes fit (or nothing is in flight); false once halted.
+    fn take(&self, n: u64) -> bool {
+        // A poisoned lock only means the other thread panicked; the counter is still usable.
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        while *used > 0 && *used + n > AHEAD_BYTES_MAX {
+            if self.halted.load(Ordering::Acquire) {
+                return false;
+            }
+            used = self
+                .freed
+                .wait(used)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *used += n;
+        !self.halted.load(Ordering::Acquire)
+    }
+
+    fn give(&self, n: u64) {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        *used = used.saturating_sub(n);
+        self.freed.notify_one();
+    }
+
+    fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
+        let _used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        self.freed.notify_all();
+    }
 }
 
 impl Store {
@@ -187,6 +351,11 @@ impl Store {
         result
     }
 
+    /// Two threads: the scanner walks the trees, takes each file's tokens, skips files whose
+    /// committed location has the same stat, and reads, hashes and validates the rest; this
+    /// thread (the writer) compresses, seals and writes them in batches. A bounded channel
+    /// of chunks ([`AHEAD_CHUNKS_MAX`], [`AHEAD_BYTES_MAX`]) keeps the walk order and bounds
+    /// memory.
     fn import_inner(
         &mut self,
         roots: &[PathBuf],
@@ -199,91 +368,201 @@ impl Store {
         }
         let batch_files_max = opts.batch_files_max.clamp(1, BATCH_FILES_MAX);
         let started = Instant::now();
+        let db_path = self.conn.path().map(PathBuf::from);
+        let own_facility: Arc<str> = Arc::from(self.node.facility.as_str());
         let ctx = Ctx {
             conn: &self.conn,
             keys: &self.keys,
             rng: &self.rng,
             codecs: &self.codecs,
         };
-        let mut summary = ImportSummary::default();
-        let mut committed_files = 0u64;
-        let mut batch = Batch::begin(ctx.conn)?;
-        let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
-        for root in roots {
-            for storage_root in check::storage_roots(root) {
-                let facility = storage_root
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .filter(|n| is_facility_code(n))
-                    .unwrap_or(&self.node.facility)
-                    .to_owned();
-                let walker = walkdir::WalkDir::new(&storage_root)
-                    .follow_links(false)
-                    .sort_by_file_name();
-                for entry in walker {
-                    let outcome = match entry {
-                        Err(_) => Outcome::Skipped,
-                        Ok(entry) if entry.file_type().is_dir() => continue,
-                        Ok(entry) if !entry.file_type().is_file() => Outcome::Skipped,
-                        Ok(entry) => {
-                            let read_before = summary.bytes;
-                            let outcome = import_file(
-                                &ctx,
-                                &facility,
-                                &storage_root,
-                                entry.path(),
-                                &mut summary.bytes,
-                            )?;
-                            batch_bytes += summary.bytes - read_before;
-                            outcome
-                        }
-                    };
-                    match outcome {
-                        Outcome::New {
-                            renamed,
-                            item_added,
-                        } => {
-                            summary.new += 1;
-                            summary.renamed += u64::from(renamed);
-                            summary.items_added += u64::from(item_added);
-                        }
-                        Outcome::Unchanged => summary.unchanged += 1,
-                        Outcome::Quarantined { item_added } => {
-                            summary.quarantined += 1;
-                            summary.items_added += u64::from(item_added);
-                        }
-                        Outcome::UnchangedQuarantined => summary.quarantined += 1,
-                        Outcome::Skipped => summary.skipped += 1,
-                    }
-                    if !matches!(outcome, Outcome::Skipped) {
-                        summary.files += 1;
-                        batch_files += 1;
-                    }
-                    summary.seconds = started.elapsed().as_secs_f64();
-                    if let Some(progress) = opts.progress.as_mut()
-                        && progress(&summary).is_break()
-                    {
-                        // Dropping the batch rolls back its files, exactly as a kill would.
-                        return Err(ImportError::Interrupted {
-                            files: committed_files,
-                        });
-                    }
-                    if batch_files >= batch_files_max || batch_bytes >= BATCH_BYTES_MAX {
-                        batch.commit()?;
-                        committed_files = summary.files;
-                        batch = Batch::begin(ctx.conn)?;
-                        (batch_files, batch_bytes) = (0, 0);
-                    }
-                }
-            }
-        }
-        batch.commit()?;
-        summary.seconds = started.elapsed().as_secs_f64();
-        Ok(summary)
+        let keys = &self.keys;
+        let budget = Budget::new();
+        let (tx, rx) = mpsc::sync_channel::<Chunk>(AHEAD_CHUNKS_MAX);
+        std::thread::scope(|scope| {
+            let scanner = scope.spawn(|| {
+                let mut st = ImportStages::default();
+                let t = Instant::now();
+                scan(
+                    roots,
+                    &own_facility,
+                    db_path.as_deref(),
+                    keys,
+                    &budget,
+                    &tx,
+                    &mut st,
+                );
+                st.scanner_wall = t.elapsed().as_secs_f64();
+                drop(tx);
+                st
+            });
+            let result = write_all(&ctx, rx, &budget, batch_files_max, &mut opts, started);
+            // Whatever the writer's outcome, release a scanner waiting for budget; the closed
+            // channel stops it at its next send.
+            budget.halt();
+            let scanned = scanner.join();
+            let mut summary = result?;
+            let scan_stages = scanned.map_err(|_| {
+                ImportError::Io(IoError {
+                    context: "the import's scanner thread stopped",
+                    kind: std::io::ErrorKind::Other,
+                })
+            })?;
+            summary.stages.add_scan(&scan_stages);
+            summary.seconds = started.elapsed().as_secs_f64();
+            Ok(summary)
+        })
     }
 }
 
-/// Imports one regular file. `read` is increased by the bytes read.
+/// The scanner: walks every root in order and sends one [`Scan`] per non-directory entry.
+/// Returns when done, when the writer hangs up, or after sending a failure.
+fn scan(
+    roots: &[PathBuf],
+    own_facility: &Arc<str>,
+    db_path: Option<&Path>,
+    keys: &Keys,
+    budget: &Budget,
+    tx: &mpsc::SyncSender<Chunk>,
+    st: &mut ImportStages,
+) {
+    // Sends a chunk; false when the scanner must stop (writer gone or halted).
+    let send = |chunk: Chunk| budget.take(chunk.bytes) && tx.send(chunk).is_ok();
+    // The scanner's own read-only connection sees committed locations only. A location the
+    // writer has not committed yet is found by the writer's own lookup instead.
+    let lookup = match db_path.map(|p| {
+        Connection::open_with_flags(
+            p,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    }) {
+        None => None,
+        Some(Ok(conn)) => Some(conn),
+        Some(Err(e)) => {
+            let _ = tx.send(Chunk {
+                scans: vec![Scan::Failed(
+                    db("opening the scanner's connection")(e).into(),
+                )],
+                bytes: 0,
+            });
+            return;
+        }
+    };
+    let mut chunk = Chunk::default();
+    for root in roots {
+        for storage_root in check::storage_roots(root) {
+            let facility: Arc<str> = storage_root
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| is_facility_code(n))
+                .map_or_else(|| Arc::clone(own_facility), Arc::from);
+            let mut walker = walkdir::WalkDir::new(&storage_root)
+                .follow_links(false)
+                .sort_by_file_name()
+                .into_iter();
+            loop {
+                let mut t = Instant::now();
+                let Some(entry) = walker.next() else { break };
+                lap(&mut t, &mut st.walk);
+                let msg = match entry {
+                    Err(_) => Scan::Skipped,
+                    Ok(entry) if entry.file_type().is_dir() => continue,
+                    Ok(entry) if !entry.file_type().is_file() => Scan::Skipped,
+                    Ok(entry) => match scan_file(
+                        lookup.as_ref(),
+                        keys,
+                        &facility,
+                        &storage_root,
+                        entry.path(),
+                        st,
+                    ) {
+                        Ok(msg) => msg,
+                        Err(e) => Scan::Failed(e),
+                    },
+                };
+                let failed = matches!(msg, Scan::Failed(_));
+                if let Scan::File(f) = &msg {
+                    chunk.bytes += f.bytes.len() as u64;
+                }
+                chunk.scans.push(msg);
+                if (failed
+                    || chunk.scans.len() >= CHUNK_FILES_MAX
+                    || chunk.bytes >= CHUNK_BYTES_MAX)
+                    && (!send(std::mem::take(&mut chunk)) || failed)
+                {
+                    return;
+                }
+            }
+        }
+    }
+    if !chunk.scans.is_empty() {
+        send(chunk);
+    }
+}
+
+/// The scanner's part of one regular file: tokens, the committed-stat check, and for a file
+/// that must be stored its bytes, hash and verdict.
+fn scan_file(
+    lookup: Option<&Connection>,
+    keys: &Keys,
+    facility: &Arc<str>,
+    storage_root: &Path,
+    path: &Path,
+    st: &mut ImportStages,
+) -> Result<Scan, ImportError> {
+    let mut t = Instant::now();
+    let Ok(relative) = path.strip_prefix(storage_root) else {
+        return Ok(Scan::Skipped);
+    };
+    let rel = relative.as_os_str().as_bytes();
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(Scan::Skipped);
+    };
+    let path_token = keys.token(label::PATH, &[facility.as_bytes(), rel]);
+    let stat_full = stat_token(keys, &meta);
+    if let Some(conn) = lookup {
+        let existing = find_location(conn, facility, &path_token)?;
+        if let Some(e) = &existing
+            && e.stat_token
+                .as_deref()
+                .is_some_and(|t| stat_matches(t, &stat_full))
+        {
+            lap(&mut t, &mut st.stat_lookup);
+            return Ok(Scan::Unchanged {
+                quarantined: e.quarantined,
+            });
+        }
+    }
+    lap(&mut t, &mut st.stat_lookup);
+    if meta.len() > FILE_BYTES_MAX {
+        return Ok(Scan::Skipped);
+    }
+    let Some(bytes) = read_bounded(path) else {
+        return Ok(Scan::Skipped);
+    };
+    lap(&mut t, &mut st.read);
+    let hash = crypto::sha256(&bytes);
+    lap(&mut t, &mut st.sha256);
+    let verdict = judge(rel, &bytes);
+    let kind = match &verdict {
+        Judged::Keyed(Some(name)) => Some(super::codec::kind_token(keys, &name.data_type)),
+        _ => None,
+    };
+    lap(&mut t, &mut st.check);
+    Ok(Scan::File(Box::new(Scanned {
+        facility: Arc::clone(facility),
+        rel: rel.to_vec(),
+        path_token,
+        stat_full,
+        bytes,
+        hash,
+        verdict,
+        kind,
+    })))
+}
+
+/// One file scanned and written on the calling thread, inside the caller's batch: live ingest's
+/// per-path import (`import/files.rs`), which has too few files to gain from the pipeline.
 fn import_file(
     ctx: &Ctx<'_>,
     facility: &str,
@@ -291,15 +570,29 @@ fn import_file(
     path: &Path,
     read: &mut u64,
 ) -> Result<Outcome, ImportError> {
-    let Ok(relative) = path.strip_prefix(storage_root) else {
-        return Ok(Outcome::Skipped);
-    };
-    let rel = relative.as_os_str().as_bytes();
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return Ok(Outcome::Skipped);
-    };
-    let path_token = ctx.keys.token(label::PATH, &[facility.as_bytes(), rel]);
-    let stat_full = ctx.keys.token(
+    let mut stages = ImportStages::default();
+    let facility: Arc<str> = Arc::from(facility);
+    match scan_file(
+        Some(ctx.conn),
+        ctx.keys,
+        &facility,
+        storage_root,
+        path,
+        &mut stages,
+    )? {
+        Scan::Skipped => Ok(Outcome::Skipped),
+        Scan::Unchanged { quarantined: true } => Ok(Outcome::UnchangedQuarantined),
+        Scan::Unchanged { quarantined: false } => Ok(Outcome::Unchanged),
+        Scan::File(file) => {
+            *read += file.bytes.len() as u64;
+            write_file(ctx, *file, &mut stages)
+        }
+        Scan::Failed(error) => Err(error),
+    }
+}
+
+fn stat_token(keys: &Keys, meta: &fs::Metadata) -> Token {
+    keys.token(
         label::STAT,
         &[
             &meta.len().to_be_bytes(),
@@ -308,26 +601,129 @@ fn import_file(
             &meta.ino().to_be_bytes(),
             &meta.dev().to_be_bytes(),
         ],
-    );
-    let stat_token = &stat_full[..STAT_TOKEN_LEN];
-    let existing = ctx
-        .conn
-        .prepare_cached(
-            "SELECT id, item_id, quarantined, stat_token FROM location
-             WHERE facility = ?1 AND path_token = ?2",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![facility, &path_token[..]], |r| {
-                Ok(Existing {
-                    id: r.get(0)?,
-                    item_id: r.get(1)?,
-                    quarantined: r.get::<_, i64>(2)? != 0,
-                    stat_token: r.get(3)?,
-                })
+    )
+}
+
+fn find_location(
+    conn: &Connection,
+    facility: &str,
+    path_token: &Token,
+) -> Result<Option<Existing>, ImportError> {
+    conn.prepare_cached(
+        "SELECT id, item_id, quarantined, stat_token FROM location
+         WHERE facility = ?1 AND path_token = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![facility, &path_token[..]], |r| {
+            Ok(Existing {
+                id: r.get(0)?,
+                item_id: r.get(1)?,
+                quarantined: r.get::<_, i64>(2)? != 0,
+                stat_token: r.get(3)?,
             })
-            .optional()
         })
-        .map_err(db("looking up a location"))?;
+        .optional()
+    })
+    .map_err(|e| db("looking up a location")(e).into())
+}
+
+/// The writer: takes the scanner's messages in walk order, writes them in batches, reports
+/// progress after each file and commits.
+fn write_all(
+    ctx: &Ctx<'_>,
+    rx: mpsc::Receiver<Chunk>,
+    budget: &Budget,
+    batch_files_max: u64,
+    opts: &mut ImportOptions<'_>,
+    started: Instant,
+) -> Result<ImportSummary, ImportError> {
+    let mut summary = ImportSummary::default();
+    let mut committed_files = 0u64;
+    let mut batch = Batch::begin(ctx.conn)?;
+    let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
+    loop {
+        let mut t = Instant::now();
+        let Ok(chunk) = rx.recv() else { break };
+        lap(&mut t, &mut summary.stages.writer_idle);
+        for msg in chunk.scans {
+            let outcome = match msg {
+                Scan::Failed(e) => return Err(e),
+                Scan::Skipped => Outcome::Skipped,
+                Scan::Unchanged { quarantined: true } => Outcome::UnchangedQuarantined,
+                Scan::Unchanged { quarantined: false } => Outcome::Unchanged,
+                Scan::File(file) => {
+                    let size = file.bytes.len() as u64;
+                    summary.bytes += size;
+                    batch_bytes += size;
+                    write_file(ctx, *file, &mut summary.stages)?
+                }
+            };
+            match outcome {
+                Outcome::New {
+                    renamed,
+                    item_added,
+                } => {
+                    summary.new += 1;
+                    summary.renamed += u64::from(renamed);
+                    summary.items_added += u64::from(item_added);
+                }
+                Outcome::Unchanged => summary.unchanged += 1,
+                Outcome::Quarantined { item_added } => {
+                    summary.quarantined += 1;
+                    summary.items_added += u64::from(item_added);
+                }
+                Outcome::UnchangedQuarantined => summary.quarantined += 1,
+                Outcome::Skipped => summary.skipped += 1,
+            }
+            if !matches!(outcome, Outcome::Skipped) {
+                summary.files += 1;
+                batch_files += 1;
+            }
+            summary.seconds = started.elapsed().as_secs_f64();
+            if let Some(progress) = opts.progress.as_mut()
+                && progress(&summary).is_break()
+            {
+                // Dropping the batch rolls back its files, exactly as a kill would.
+                return Err(ImportError::Interrupted {
+                    files: committed_files,
+                });
+            }
+            if batch_files >= batch_files_max || batch_bytes >= BATCH_BYTES_MAX {
+                let mut t = Instant::now();
+                batch.commit()?;
+                lap(&mut t, &mut summary.stages.commit);
+                committed_files = summary.files;
+                batch = Batch::begin(ctx.conn)?;
+                (batch_files, batch_bytes) = (0, 0);
+            }
+        }
+        budget.give(chunk.bytes);
+    }
+    let mut t = Instant::now();
+    batch.commit()?;
+    lap(&mut t, &mut summary.stages.commit);
+    Ok(summary)
+}
+
+/// The writer's part of one read file: the location lookup (which also sees this batch's
+/// uncommitted rows), the item, the location and the patient record.
+fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Outcome, ImportError> {
+    let mut t = Instant::now();
+    let Scanned {
+        facility,
+        rel,
+        path_token,
+        stat_full,
+        bytes,
+        hash,
+        verdict,
+        kind,
+    } = file;
+    let facility: &str = &facility;
+    let rel = rel.as_slice();
+    let stat_token = &stat_full[..STAT_TOKEN_LEN];
+    let existing = find_location(ctx.conn, facility, &path_token)?;
+    lap(&mut t, &mut st.stat_lookup);
     if let Some(e) = &existing
         && e.stat_token
             .as_deref()
@@ -335,19 +731,6 @@ fn import_file(
     {
         return Ok(e.unchanged());
     }
-    if meta.len() > FILE_BYTES_MAX {
-        return Ok(Outcome::Skipped);
-    }
-    let Some(bytes) = read_bounded(path) else {
-        return Ok(Outcome::Skipped);
-    };
-    *read += bytes.len() as u64;
-    let hash = crypto::sha256(&bytes);
-    let verdict = judge(rel, &bytes);
-    let kind = match &verdict {
-        Judged::Keyed(Some(name)) => Some(super::codec::kind_token(ctx.keys, &name.data_type)),
-        _ => None,
-    };
     let put = item::put(
         ctx.conn,
         ctx.keys,
@@ -356,7 +739,9 @@ fn import_file(
         kind.as_ref(),
         &hash,
         &bytes,
+        st,
     );
+    t = Instant::now();
     let (item_id, item_added) = match put {
         Ok(put) => put,
         Err(PutError::Seal) => return Err(ImportError::Random),
@@ -405,7 +790,9 @@ fn import_file(
             })
             .map_err(db("updating a location"))?;
         if let (Some(name), Some(pt)) = (&name, &patient_token) {
+            lap(&mut t, &mut st.db_write);
             super::patient::note(ctx.conn, ctx.keys, ctx.rng, facility, name, &bytes, pt)?;
+            lap(&mut t, &mut st.patient);
         }
         return Ok(if quarantined {
             Outcome::Quarantined { item_added }
@@ -417,9 +804,11 @@ fn import_file(
         });
     }
 
+    lap(&mut t, &mut st.db_write);
     let (path_nonce, path_sealed) =
         super::sealed_path::seal(ctx.keys, ctx.rng, facility, &path_token, rel)
             .map_err(|_| ImportError::Random)?;
+    lap(&mut t, &mut st.seal);
     if let Some(name) = &name
         && let Some(id) = rename_candidate(ctx, facility, rel, item_id, name)?
     {
@@ -439,7 +828,9 @@ fn import_file(
             })
             .map_err(db("recording a condition-flag change"))?;
         if let Some(pt) = &patient_token {
+            lap(&mut t, &mut st.db_write);
             super::patient::note(ctx.conn, ctx.keys, ctx.rng, facility, name, &bytes, pt)?;
+            lap(&mut t, &mut st.patient);
         }
         return Ok(Outcome::New {
             renamed: true,
@@ -467,8 +858,11 @@ fn import_file(
         })
         .map_err(db("writing a location"))?;
     if let (Some(name), Some(pt)) = (&name, &patient_token) {
+        lap(&mut t, &mut st.db_write);
         super::patient::note(ctx.conn, ctx.keys, ctx.rng, facility, name, &bytes, pt)?;
+        lap(&mut t, &mut st.patient);
     }
+    lap(&mut t, &mut st.db_write);
     Ok(if quarantined {
         Outcome::Quarantined { item_added }
     } else {

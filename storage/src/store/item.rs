@@ -8,9 +8,12 @@
 use ring::rand::SystemRandom;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use std::time::Instant;
+
 use super::codec::Codecs;
 use super::crypto::{self, Keys, Token};
 use super::error::{ReadError, db};
+use super::import::{ImportStages, lap};
 use super::{DbError, Store};
 use crate::ssmix2::check::FILE_BYTES_MAX;
 
@@ -44,6 +47,10 @@ pub enum PutError {
 /// Stores `bytes` under `hash` unless present; returns the row id and whether it was new.
 /// `kind` is the token of the item's data type when known: it selects the dictionary, and
 /// new items of a kind without one are training samples.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the import's per-run state, passed apart so the writer can borrow it piecewise"
+)]
 pub fn put(
     conn: &Connection,
     keys: &Keys,
@@ -52,8 +59,12 @@ pub fn put(
     kind: Option<&Token>,
     hash: &[u8; 32],
     bytes: &[u8],
+    st: &mut ImportStages,
 ) -> Result<(i64, bool), PutError> {
-    if let Some(id) = find(conn, hash).map_err(PutError::Db)? {
+    let mut t = Instant::now();
+    let found = find(conn, hash).map_err(PutError::Db)?;
+    lap(&mut t, &mut st.item_find);
+    if let Some(id) = found {
         return Ok((id, false));
     }
     let (codec, body) = codecs.compress(kind, bytes);
@@ -64,6 +75,7 @@ pub fn put(
             .sample(conn, keys, rng, kind, bytes)
             .map_err(PutError::Db)?;
     }
+    lap(&mut t, &mut st.compress);
     let size = bytes.len() as i64;
     let (nonce, sealed) = crypto::seal(
         &keys.record,
@@ -72,11 +84,13 @@ pub fn put(
         &body,
     )
     .map_err(|_| PutError::Seal)?;
+    lap(&mut t, &mut st.seal);
     conn.prepare_cached(
         "INSERT INTO item (hash, size, codec, nonce, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut s| s.execute(params![&hash[..], size, codec, &nonce[..], sealed]))
     .map_err(|e| PutError::Db(db("writing an item")(e)))?;
+    lap(&mut t, &mut st.db_write);
     Ok((conn.last_insert_rowid(), true))
 }
 

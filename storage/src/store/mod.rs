@@ -47,8 +47,8 @@ pub use error::{
 };
 pub use export::{ExportSummary, LocationView};
 pub use import::{
-    BATCH_BYTES_MAX, BATCH_FILES_MAX, ImportOptions, ImportProgress, ImportSummary, ImportedFile,
-    ProgressFn,
+    BATCH_BYTES_MAX, BATCH_FILES_MAX, ImportOptions, ImportProgress, ImportStages, ImportSummary,
+    ImportedFile, ProgressFn,
 };
 pub use normalize::kana as normalize_kana;
 pub use patient::{KANA_PREFIX_MAX, PatientRecord, SEARCH_RESULTS_MAX, SearchQuery, SearchResults};

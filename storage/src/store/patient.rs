@@ -18,6 +18,8 @@
 //! the length of the kana name). No value itself; sex has no token (two values would reveal
 //! everyone's sex class) and is filtered after decryption.
 
+use std::collections::HashMap;
+
 use ring::rand::SystemRandom;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -171,6 +173,25 @@ fn tokens(keys: &Keys, r: &PatientRecord, kanji: &Name, kana: &Name) -> Vec<Toke
     out
 }
 
+/// A display name ("family given") as the name parts tokens are made of.
+fn split_name(t: &Option<String>) -> Name {
+    let mut p = t.as_deref().unwrap_or("").splitn(2, ' ');
+    Name {
+        family: p.next().filter(|x| !x.is_empty()).map(Into::into),
+        given: p.next().filter(|x| !x.is_empty()).map(Into::into),
+    }
+}
+
+/// The search tokens a stored record yields (the ones import wrote for it).
+fn record_tokens(keys: &Keys, r: &PatientRecord) -> Vec<Token> {
+    tokens(
+        keys,
+        r,
+        &split_name(&r.kanji_name),
+        &split_name(&r.kana_name),
+    )
+}
+
 fn open_row(keys: &Keys, patient_token: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Sealed> {
     let plain = crypto::open(
         &keys.record,
@@ -211,17 +232,21 @@ pub fn note(
             .optional()
         })
         .map_err(db("looking up a patient"))?;
+    // The search tokens of the record being replaced; `None` if it does not open.
+    let mut old_tokens: Option<Vec<Token>> = None;
     if let Some((_, nonce, sealed)) = &existing {
         // Only an ADT-00 replaces a record, and only a newer one. An unreadable row is
         // replaced (verify reports it).
         if rank == 1 {
             return Ok(());
         }
-        if let Some(old) = open_row(keys, patient_token, nonce, sealed)
+        let old = open_row(keys, patient_token, nonce, sealed);
+        if let Some(old) = &old
             && (old.rank, old.occurred.as_str()) >= (rank, name.occurred.as_str())
         {
             return Ok(());
         }
+        old_tokens = old.map(|o| record_tokens(keys, &o.record));
     }
     let Some((mut record, kanji, kana)) = record_from_message(facility, bytes) else {
         return Ok(());
@@ -248,9 +273,26 @@ pub fn note(
             conn.prepare_cached("UPDATE patient SET nonce = ?1, sealed = ?2 WHERE id = ?3")
                 .and_then(|mut s| s.execute(params![&nonce[..], ct, id]))
                 .map_err(db("updating a patient"))?;
-            conn.prepare_cached("DELETE FROM search WHERE patient_id = ?1")
-                .and_then(|mut s| s.execute([id]))
-                .map_err(db("updating a patient"))?;
+            match &old_tokens {
+                // Schema 5 has no index of search rows by patient: the old record's tokens are
+                // recomputed and deleted by primary key.
+                Some(old) => {
+                    let mut del = conn
+                        .prepare_cached("DELETE FROM search WHERE token = ?1 AND patient_id = ?2")
+                        .map_err(db("updating a patient"))?;
+                    for t in old {
+                        del.execute(params![&t[..], id])
+                            .map_err(db("updating a patient"))?;
+                    }
+                }
+                // The old record does not open, so its tokens are unknown: a scan of the
+                // search table finds them (rare: a damaged row, which verify reports).
+                None => {
+                    conn.prepare_cached("DELETE FROM search WHERE patient_id = ?1")
+                        .and_then(|mut s| s.execute([id]))
+                        .map_err(db("updating a patient"))?;
+                }
+            }
             id
         }
         None => {
@@ -522,9 +564,24 @@ impl Store {
                  FROM patient p ORDER BY p.id",
             )
             .map_err(&e)?;
-        let mut toks = self
+        // Schema 5 has no index of search rows by patient: count them per patient in one pass,
+        // then look each expected token up by primary key. Equal counts and every expected
+        // token present means the stored set is exactly the expected one.
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        {
+            let mut all = self
+                .conn
+                .prepare("SELECT patient_id, count(*) FROM search GROUP BY patient_id")
+                .map_err(&e)?;
+            let mut rows = all.query([]).map_err(&e)?;
+            while let Some(r) = rows.next().map_err(&e)? {
+                let n: i64 = r.get(1).map_err(&e)?;
+                counts.insert(r.get(0).map_err(&e)?, usize::try_from(n).unwrap_or(0));
+            }
+        }
+        let mut has = self
             .conn
-            .prepare("SELECT token FROM search WHERE patient_id = ?1 ORDER BY token")
+            .prepare("SELECT EXISTS (SELECT 1 FROM search WHERE token = ?1 AND patient_id = ?2)")
             .map_err(&e)?;
         let mut rows = stmt.query([]).map_err(&e)?;
         while let Some(r) = rows.next().map_err(&e)? {
@@ -547,27 +604,17 @@ impl Store {
             if patient_token(&self.keys, &s.record.facility, &s.record.patient_id)[..] != pt[..] {
                 problems.push(("patient.token", id));
             }
-            let stored: Vec<Vec<u8>> = toks
-                .query_map([id], |r| r.get(0))
-                .and_then(|rows| rows.collect())
-                .map_err(&e)?;
-            let split = |t: &Option<String>| {
-                let mut p = t.as_deref().unwrap_or("").splitn(2, ' ');
-                Name {
-                    family: p.next().filter(|x| !x.is_empty()).map(Into::into),
-                    given: p.next().filter(|x| !x.is_empty()).map(Into::into),
+            let want = record_tokens(&self.keys, &s.record);
+            let mut same = counts.get(&id).copied().unwrap_or(0) == want.len();
+            for t in &want {
+                if !same {
+                    break;
                 }
-            };
-            let want: Vec<Vec<u8>> = tokens(
-                &self.keys,
-                &s.record,
-                &split(&s.record.kanji_name),
-                &split(&s.record.kana_name),
-            )
-            .iter()
-            .map(|t| t.to_vec())
-            .collect();
-            if stored != want {
+                same = has
+                    .query_row(params![&t[..], id], |r| r.get::<_, bool>(0))
+                    .map_err(&e)?;
+            }
+            if !same {
                 problems.push(("patient.search_tokens", id));
             }
         }

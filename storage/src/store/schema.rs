@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -132,6 +132,14 @@ DROP INDEX location_version;
 UPDATE location SET version_token = NULL WHERE version_token IS NOT NULL;
 ";
 
+/// Version 5: drops `search_patient` (search rows by patient, ≈ 47 bytes per stored file at
+/// 2,000 patients, as large as the search table itself). Replacing a patient record deletes the
+/// old record's recomputed tokens by primary key; verify counts search rows per patient in one
+/// grouped pass and looks each expected token up by primary key.
+const V5: &str = "
+DROP INDEX search_patient;
+";
+
 /// Sets the pragmas and brings the schema to [`VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
     prepare_to(conn, VERSION)
@@ -190,6 +198,8 @@ fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError>
             2 => tx.execute_batch(V3).map_err(db("migrating to schema 3"))?,
             // v3 → v4: one index dropped, one column cleared.
             3 => tx.execute_batch(V4).map_err(db("migrating to schema 4"))?,
+            // v4 → v5: one index dropped; no row changes.
+            4 => tx.execute_batch(V5).map_err(db("migrating to schema 5"))?,
             _ => {
                 return Err(DbError {
                     context: "migrating from an unknown schema version",
