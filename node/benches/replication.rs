@@ -180,10 +180,53 @@ struct Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
+            // `syncthing serve` runs its worker as a child of a monitor process, and rsync's
+            // daemon forks: kill the whole tree, or the workers outlive the benchmark.
+            let descendants = descendants(self.child.id());
             let _ = self.child.kill();
+            if !descendants.is_empty() {
+                let pids: Vec<String> = descendants.iter().map(u32::to_string).collect();
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .args(&pids)
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
         let _ = self.child.wait();
     }
+}
+
+/// Every process below `root` (not `root` itself).
+fn descendants(root: u32) -> Vec<u32> {
+    let children = child_map();
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        if let Some(kids) = children.get(&pid) {
+            out.extend(kids);
+            stack.extend(kids);
+        }
+    }
+    out
+}
+
+/// Parent pid -> child pids, for every process.
+fn child_map() -> HashMap<u32, Vec<u32>> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                && let Some(ppid) = proc_ppid(pid)
+            {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    children
 }
 
 fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
@@ -366,8 +409,8 @@ fn wait_tcp(port: u16, what: &str, limit: Duration) -> Result<()> {
 #[derive(Default)]
 struct SamplerState {
     watches: Vec<(String, u32)>,
-    /// Label -> largest VmHWM (kB) of any single process in its tree.
-    peak_kb: BTreeMap<String, u64>,
+    /// Label -> largest VmHWM (kB) of any single process in its tree, and that process's name.
+    peak_kb: BTreeMap<String, (u64, String)>,
     /// (label, pid) -> latest utime+stime in clock ticks.
     ticks: HashMap<(String, u32), u64>,
 }
@@ -393,10 +436,16 @@ fn proc_ppid(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn proc_hwm_kb(pid: u32) -> Option<u64> {
+fn proc_hwm_kb(pid: u32) -> Option<(u64, String)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let name = status
+        .lines()
+        .next()?
+        .strip_prefix("Name:")?
+        .trim()
+        .to_owned();
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    Some((line.split_whitespace().nth(1)?.parse().ok()?, name))
 }
 
 fn clk_tck() -> f64 {
@@ -419,19 +468,7 @@ fn sample(state: &Mutex<SamplerState>) {
         return;
     }
     // Parent map of every process, for descendants (rsync's daemon forks a receiver).
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            if let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-                && let Some(ppid) = proc_ppid(pid)
-            {
-                children.entry(ppid).or_default().push(pid);
-            }
-        }
-    }
+    let children = child_map();
     let mut readings = Vec::new();
     for (label, root) in &watches {
         let mut stack = vec![*root];
@@ -444,9 +481,11 @@ fn sample(state: &Mutex<SamplerState>) {
     }
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     for (label, pid, hwm, ticks) in readings {
-        if let Some(kb) = hwm {
+        if let Some((kb, name)) = hwm {
             let peak = st.peak_kb.entry(label.clone()).or_default();
-            *peak = (*peak).max(kb);
+            if kb > peak.0 {
+                *peak = (kb, format!("{name} pid {pid}"));
+            }
         }
         if let Some(t) = ticks {
             st.ticks.insert((label, pid), t);
@@ -480,9 +519,11 @@ impl Sampler {
         sample(&self.state);
     }
 
-    fn peak_mb(&self, label: &str) -> Option<f64> {
+    fn peak_mb(&self, label: &str) -> Option<(f64, String)> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.peak_kb.get(label).map(|kb| *kb as f64 / 1024.0)
+        st.peak_kb
+            .get(label)
+            .map(|(kb, who)| (*kb as f64 / 1024.0, who.clone()))
     }
 
     /// CPU seconds of a label's processes as last sampled (up to one poll interval short).
@@ -627,9 +668,10 @@ fn gen_tree(out: &Path, patients: u32, facilities: u16, sampler: &Sampler) -> Re
     Ok(run_ok("kizuna gen", cmd, limit, sampler)?.wall)
 }
 
-/// Moves the files of `bigger` that `tree` lacks into `delta` (same layout) and checks that
-/// every file both have is the same size, with a sample compared byte for byte.
-fn split_delta(tree: &Path, bigger: &Path, delta: &Path) -> Result<(u64, u64)> {
+/// Moves the first `want` files (in path order) of `bigger` that `tree` lacks into `delta`
+/// (same layout) and checks that every file both have is the same size, with a sample
+/// compared byte for byte.
+fn split_delta(tree: &Path, bigger: &Path, delta: &Path, want: u64) -> Result<(u64, u64)> {
     let (mut files, mut bytes, mut common) = (0u64, 0u64, 0u64);
     for (rel, size) in tree_files(bigger)? {
         let old = tree.join(&rel);
@@ -648,7 +690,7 @@ fn split_delta(tree: &Path, bigger: &Path, delta: &Path) -> Result<(u64, u64)> {
                     bail!("gen with more patients changed an existing file's bytes");
                 }
             }
-            Err(_) => {
+            Err(_) if files < want => {
                 let to = delta.join(&rel);
                 if let Some(parent) = to.parent() {
                     std::fs::create_dir_all(parent)?;
@@ -657,7 +699,11 @@ fn split_delta(tree: &Path, bigger: &Path, delta: &Path) -> Result<(u64, u64)> {
                 files += 1;
                 bytes += size;
             }
+            Err(_) => {}
         }
+    }
+    if files < want {
+        bail!("the new patients brought {files} new files, {want} wanted");
     }
     Ok((files, bytes))
 }
@@ -1332,14 +1378,17 @@ fn run(opts: &Opts) -> Result<()> {
         res.bytes,
         secs(wall)
     );
-    let extra = opts.patients.div_ceil(1000);
+    // Patients differ in size, so generate a few times more new patients than 0.1 % and keep
+    // exactly 0.1 % of the tree's files (whole facility/patient folders first, in path order).
+    let extra = opts.patients.div_ceil(250);
+    let delta_want = res.files.div_ceil(1000);
     let bigger = root.join("bigger");
     let delta = root.join("delta");
     gen_tree(&bigger, opts.patients + extra, opts.facilities, &sampler)?;
-    (res.delta_files, res.delta_bytes) = split_delta(&tree, &bigger, &delta)?;
+    (res.delta_files, res.delta_bytes) = split_delta(&tree, &bigger, &delta, delta_want)?;
     std::fs::remove_dir_all(&bigger)?;
     println!(
-        "delta: {} new files ({} bytes) from {extra} new patients = {:.3} % of the tree",
+        "delta: {} new files ({} bytes) of {extra} new patients = {:.3} % of the tree",
         res.delta_files,
         res.delta_bytes,
         100.0 * res.delta_files as f64 / res.files as f64
@@ -1784,9 +1833,9 @@ fn print_results(res: &Results, sampler: &Sampler, tck: f64, idle: Option<(f64, 
         st.peak_kb.keys().cloned().collect()
     };
     for label in labels {
+        let (mb, who) = sampler.peak_mb(&label).unwrap_or_default();
         println!(
-            "  {label:<32} {:>8.1} MB   CPU {:>7.1} s",
-            sampler.peak_mb(&label).unwrap_or(0.0),
+            "  {label:<32} {mb:>8.1} MB   CPU {:>7.1} s   ({who})",
             sampler.cpu_s(&label, tck)
         );
     }
