@@ -414,6 +414,9 @@ pub(crate) async fn finish_sync(
             rejected = r.items_rejected,
             round_trips = r.round_trips,
             duration_ms = r.duration_ms,
+            reconcile_ms = r.reconcile_ms,
+            store_read_ms = r.store_read_ms,
+            store_insert_ms = r.store_insert_ms,
             "sync done"
         ),
         Err(error) => {

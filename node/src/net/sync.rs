@@ -141,6 +141,12 @@ pub struct Report {
     /// Whether the difference exceeded [`DIFF_IDS_MAX`] and only part of it was transferred.
     pub partial: bool,
     pub duration_ms: u64,
+    /// Where the time went (for benchmarks): reconciliation; waiting for fetched batches
+    /// (the peer's store read plus transfer); our own store reads and inserts.
+    pub reconcile_ms: u64,
+    pub fetch_wait_ms: u64,
+    pub store_read_ms: u64,
+    pub store_insert_ms: u64,
 }
 
 /// One side of a sync stream.
@@ -304,6 +310,10 @@ impl<W: AsyncRead + AsyncWrite + Unpin> Conn<W> {
     }
 }
 
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// FETCH body: each id with the byte offset to send it from.
 fn fetch_body(entries: &[([u8; 32], u32)]) -> Vec<u8> {
     let mut body = Vec::with_capacity(entries.len() * 36);
@@ -435,7 +445,9 @@ where
         partials: Some(Arc::clone(&store.partials)),
     };
     let diff = reconcile(&mut conn, &store.set, true).await?;
+    conn.report.reconcile_ms = millis(started);
     for batch in diff.need.chunks(FETCH_IDS_MAX) {
+        let asked = Instant::now();
         let entries: Vec<([u8; 32], u32)> = batch
             .iter()
             .map(|id| {
@@ -462,14 +474,20 @@ where
                 _ => return Err(SyncError::Protocol("unexpected frame while fetching")),
             }
         }
+        conn.report.fetch_wait_ms += millis(asked);
         if !received.is_empty() {
+            let inserting = Instant::now();
             let inserted = store.insert(received).await?;
+            conn.report.store_insert_ms += millis(inserting);
             conn.report.items_received += inserted.stored;
             conn.report.items_rejected += inserted.rejected;
         }
     }
     for batch in diff.have.chunks(FETCH_IDS_MAX) {
-        for item in store.read(batch.to_vec()).await? {
+        let reading = Instant::now();
+        let items = store.read(batch.to_vec()).await?;
+        conn.report.store_read_ms += millis(reading);
+        for item in items {
             conn.send_item(&item, 0).await?;
         }
     }
@@ -510,6 +528,7 @@ where
         partials: None,
     };
     let diff = reconcile(&mut conn, &store.set, false).await?;
+    conn.report.reconcile_ms = millis(started);
     let mut acceptable: HashSet<[u8; 32]> = diff.need.iter().copied().collect();
     let mut pending: Vec<Item> = Vec::new();
     let mut pending_bytes = 0usize;
@@ -525,7 +544,9 @@ where
                 let offsets: std::collections::HashMap<[u8; 32], u32> =
                     entries.iter().copied().collect();
                 let ids: Vec<[u8; 32]> = entries.iter().map(|(id, _)| *id).collect();
+                let reading = Instant::now();
                 let items = store.read(ids.clone()).await?;
+                conn.report.store_read_ms += millis(reading);
                 let held: HashSet<[u8; 32]> = items.iter().map(|i| i.id).collect();
                 for item in &items {
                     let offset = offsets.get(&item.id).copied().unwrap_or(0);
@@ -544,7 +565,9 @@ where
                 pending_bytes += item.bytes.len();
                 pending.push(item);
                 if pending.len() >= INSERT_BATCH_ITEMS || pending_bytes >= INSERT_BATCH_BYTES {
+                    let inserting = Instant::now();
                     let inserted = store.insert(std::mem::take(&mut pending)).await?;
+                    conn.report.store_insert_ms += millis(inserting);
                     pending_bytes = 0;
                     stored += inserted.stored;
                     rejected += inserted.rejected;
@@ -552,7 +575,9 @@ where
             }
             TAG_PUSH_END => {
                 if !pending.is_empty() {
+                    let inserting = Instant::now();
                     let inserted = store.insert(std::mem::take(&mut pending)).await?;
+                    conn.report.store_insert_ms += millis(inserting);
                     pending_bytes = 0;
                     stored += inserted.stored;
                     rejected += inserted.rejected;
