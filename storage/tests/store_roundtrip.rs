@@ -166,6 +166,32 @@ fn region_directories_export_per_facility_and_share_items() {
     let e = store.export(&one, Some("2222222222")).unwrap();
     assert_eq!(e.files, 22);
     assert_eq!(tree(&one), tree(&sample));
+    // Every item's locations, looked up by its hash (one indexed query), are exactly the
+    // locations a full scan attributes to it; `max` caps them; an unknown hash has none.
+    let all = locations(&store);
+    for loc in &all {
+        let mut by_hash = Vec::new();
+        store
+            .locations_of(&loc.hash, 16, |l| {
+                by_hash.push((l.facility, l.relative_path))
+            })
+            .unwrap();
+        let mut scanned: Vec<_> = all
+            .iter()
+            .filter(|l| l.hash == loc.hash)
+            .map(|l| (l.facility.clone(), l.relative_path.clone()))
+            .collect();
+        by_hash.sort();
+        scanned.sort();
+        assert_eq!(by_hash, scanned);
+        assert_eq!(by_hash.len(), 2, "each message sits at both facilities");
+        let mut capped = 0;
+        store.locations_of(&loc.hash, 1, |_| capped += 1).unwrap();
+        assert_eq!(capped, 1);
+    }
+    let mut none = 0;
+    store.locations_of(&[0xab; 32], 16, |_| none += 1).unwrap();
+    assert_eq!(none, 0);
 }
 
 #[test]

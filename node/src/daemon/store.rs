@@ -346,11 +346,10 @@ fn serve(
 /// Reads bytes and locations. Locations come from one pass over `visit_locations` per batch:
 /// O(N) per batch, acceptable for a first version (a store index by hash removes it).
 fn read(store: &Store, ids: &[[u8; 32]]) -> Result<Vec<Item>, StoreActorError> {
-    let wanted: HashSet<[u8; 32]> = ids.iter().copied().collect();
-    let mut items = Vec::with_capacity(ids.len());
-    let mut index = std::collections::HashMap::new();
+    let mut items: Vec<Item> = Vec::with_capacity(ids.len());
+    let mut seen = HashSet::new();
     for id in ids {
-        if index.contains_key(id) {
+        if !seen.insert(*id) {
             continue;
         }
         let Some(bytes) = store
@@ -359,29 +358,22 @@ fn read(store: &Store, ids: &[[u8; 32]]) -> Result<Vec<Item>, StoreActorError> {
         else {
             continue;
         };
-        index.insert(*id, items.len());
+        let mut locations = Vec::new();
+        // One indexed lookup per item (schema 6), not a scan of every location per batch.
+        store
+            .locations_of(id, LOCATIONS_PER_ITEM_MAX, |loc| {
+                locations.push(Location {
+                    facility: loc.facility,
+                    path: loc.relative_path,
+                });
+            })
+            .map_err(|e| StoreActorError::Store(e.to_string()))?;
         items.push(Item {
             id: *id,
             bytes,
-            locations: Vec::new(),
+            locations,
         });
     }
-    store
-        .visit_locations(|loc| {
-            if !wanted.contains(&loc.hash) {
-                return;
-            }
-            if let Some(&at) = index.get(&loc.hash) {
-                let item: &mut Item = &mut items[at];
-                if item.locations.len() < LOCATIONS_PER_ITEM_MAX {
-                    item.locations.push(Location {
-                        facility: loc.facility,
-                        path: loc.relative_path,
-                    });
-                }
-            }
-        })
-        .map_err(|e| StoreActorError::Store(e.to_string()))?;
     Ok(items)
 }
 

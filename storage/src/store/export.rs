@@ -111,6 +111,51 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `visit` with at most `max` locations of the item `hash` (none if it is not stored):
+    /// one indexed lookup, for serving items to a peer. Locations whose path fails
+    /// authentication are skipped, as in [`Store::visit_locations`].
+    pub fn locations_of(
+        &self,
+        hash: &[u8; 32],
+        max: usize,
+        mut visit: impl FnMut(LocationView),
+    ) -> Result<(), DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT l.facility, l.path_token, l.path_nonce, l.path_sealed, l.quarantined,
+                        l.reason
+                 FROM item i JOIN location l ON l.item_id = i.id
+                 WHERE i.hash = ?1 ORDER BY l.id LIMIT ?2",
+            )
+            .map_err(db("looking up an item's locations"))?;
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(rusqlite::params![&hash[..], limit])
+            .map_err(db("looking up an item's locations"))?;
+        while let Some(row) = rows.next().map_err(db("reading a location"))? {
+            let facility: String = row.get(0).map_err(db("reading a location"))?;
+            let token: Vec<u8> = row.get(1).map_err(db("reading a location"))?;
+            let nonce: Vec<u8> = row.get(2).map_err(db("reading a location"))?;
+            let sealed: Vec<u8> = row.get(3).map_err(db("reading a location"))?;
+            let quarantined: bool = row.get(4).map_err(db("reading a location"))?;
+            let reason: Option<String> = row.get(5).map_err(db("reading a location"))?;
+            let Ok(relative_path) =
+                super::sealed_path::open(&self.keys, &facility, &token, &nonce, &sealed)
+            else {
+                continue;
+            };
+            visit(LocationView {
+                facility,
+                relative_path,
+                hash: *hash,
+                quarantined,
+                reason,
+            });
+        }
+        Ok(())
+    }
+
     /// Writes the stored trees below `out`, which must not exist or be empty.
     pub fn export(&self, out: &Path, facility: Option<&str>) -> Result<ExportSummary, ExportError> {
         if facility.is_some_and(|f| !is_facility_code(f)) {

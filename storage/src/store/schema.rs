@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -140,6 +140,13 @@ const V5: &str = "
 DROP INDEX search_patient;
 ";
 
+/// Version 6: brings `location_item` back. Serving a sync looks up the locations of each
+/// requested item; without the index every 256-item batch scanned all locations (measured: 63 %
+/// of a 24,171-file replication, quadratic in the store's size). About 12 bytes per stored file.
+const V6: &str = "
+CREATE INDEX location_item ON location (item_id);
+";
+
 /// Sets the pragmas and brings the schema to [`VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
     prepare_to(conn, VERSION)
@@ -200,6 +207,8 @@ fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError>
             3 => tx.execute_batch(V4).map_err(db("migrating to schema 4"))?,
             // v4 → v5: one index dropped; no row changes.
             4 => tx.execute_batch(V5).map_err(db("migrating to schema 5"))?,
+            // v5 → v6: one index created; no row changes.
+            5 => tx.execute_batch(V6).map_err(db("migrating to schema 6"))?,
             _ => {
                 return Err(DbError {
                     context: "migrating from an unknown schema version",
@@ -278,11 +287,11 @@ mod tests {
         prepare(&mut fresh).unwrap();
         assert_eq!(dump(&old).unwrap(), dump(&fresh).unwrap());
         assert!(
-            !dump(&fresh)
+            dump(&fresh)
                 .unwrap()
                 .iter()
                 .any(|s| s.contains("location_item")),
-            "schema 3 has no index of locations by item"
+            "schema 6 indexes locations by item again (dropped in 3)"
         );
         let kept: i64 = old
             .query_row("SELECT count(*) FROM node", [], |r| r.get(0))
