@@ -296,7 +296,6 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
             "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary;
-             CREATE INDEX location_item ON location (item_id);
              CREATE INDEX location_version ON location (version_token); PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -347,7 +346,8 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
         // Back to exactly the v4 schema: the index re-created, user_version 4.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
-            "CREATE INDEX search_patient ON search (patient_id); PRAGMA user_version = 4;",
+            "CREATE INDEX search_patient ON search (patient_id); DROP INDEX location_item;
+             PRAGMA user_version = 4;",
         )
         .unwrap();
         let mut v4 = rusqlite::Connection::open(tmp.path().join("v4.sqlite3")).unwrap();
