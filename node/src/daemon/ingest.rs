@@ -11,9 +11,13 @@
 //!                                                            ──▶ new items join the sync set
 //! ```
 //!
-//! A folder created under a watched root is walked once when its event arrives, because files
+//! A folder created under a watched root is walked when its event arrives, because files
 //! written into it before its inotify watch existed produce no events of their own (SS-MIX2
-//! writers create patient, date and type folders all the time). Missed events (a full inotify
+//! writers create patient, date and type folders all the time), and walked once more
+//! [`FOLDER_REWALK_AFTER`] later: `notify` forwards a folder's creation event *before* it adds
+//! the folder's own watch (after the whole inotify read batch), so a file created between the
+//! first walk and that watch would otherwise be seen by nothing but the hourly rescan (seen in
+//! a test under load: 1 file of 40). Missed events (a full inotify
 //! queue, a full event channel, more pending paths than [`PENDING_MAX`]) schedule a full rescan:
 //! `Store::import` over every root, which skips unchanged files by their stat token, so it costs
 //! a directory walk. The same rescan runs at start (files written while the daemon was down)
@@ -51,6 +55,16 @@ pub const PENDING_MAX: usize = 65_536;
 pub const INGEST_BATCH_FILES: usize = 1_000;
 /// Files collected from one new folder's walk; a larger folder is left to the rescan.
 const FOLDER_WALK_MAX: usize = 10_000;
+/// New folders waiting for their second walk; more schedule a rescan instead.
+const FOLDER_REWALKS_MAX: usize = 4_096;
+/// Delay of a new folder's second walk: long after `notify` has added the folder's watch.
+const FOLDER_REWALK_AFTER: Duration = Duration::from_millis(500);
+/// Paths noted (by an event or a walk) are remembered this long, so a second walk passes over
+/// files already handled instead of importing them again.
+const NOTED_KEEP: Duration = Duration::from_secs(5);
+/// Remembered paths at most (~200 bytes each); beyond, a second walk may re-import a file,
+/// which the import's stat check makes cheap.
+const NOTED_MAX: usize = 65_536;
 /// After a missed-events signal, wait this long before rescanning so a burst rescans once.
 const RESCAN_COALESCE: Duration = Duration::from_secs(2);
 
@@ -110,6 +124,8 @@ pub fn spawn(settings: IngestSettings, store: StoreHandle, recent: Recent) -> an
         store,
         recent,
         pending: HashMap::new(),
+        rewalks: std::collections::VecDeque::new(),
+        noted: HashMap::new(),
         overflow,
         rescan_at: Some(Instant::now()),
     };
@@ -124,6 +140,10 @@ struct Task {
     store: StoreHandle,
     recent: Recent,
     pending: HashMap<PathBuf, Pending>,
+    /// New folders to walk a second time: (when, root, folder), in time order.
+    rewalks: std::collections::VecDeque<(Instant, usize, PathBuf)>,
+    /// Paths noted in the last [`NOTED_KEEP`], for the second walks.
+    noted: HashMap<PathBuf, Instant>,
     overflow: Arc<AtomicBool>,
     /// When the next full rescan is due.
     rescan_at: Option<Instant>,
@@ -161,6 +181,15 @@ impl Task {
                     }
                     if self.rescan_at.is_some_and(|at| at <= Instant::now()) {
                         self.rescan().await;
+                    }
+                    let now = Instant::now();
+                    while self.rewalks.front().is_some_and(|(at, _, _)| *at <= now) {
+                        if let Some((_, root, dir)) = self.rewalks.pop_front() {
+                            self.walk_folder(root, &dir, true);
+                        }
+                    }
+                    if !self.noted.is_empty() {
+                        self.noted.retain(|_, at| now.duration_since(*at) < NOTED_KEEP);
                     }
                     self.flush().await;
                 }
@@ -209,7 +238,13 @@ impl Task {
                 continue;
             }
             if folder || (!complete && path.is_dir()) {
-                self.walk_new_folder(root, &path);
+                self.walk_folder(root, &path, false);
+                if self.rewalks.len() < FOLDER_REWALKS_MAX {
+                    let at = Instant::now() + FOLDER_REWALK_AFTER;
+                    self.rewalks.push_back((at, root, path));
+                } else {
+                    self.schedule_rescan();
+                }
                 continue;
             }
             self.note(root, path, complete);
@@ -217,6 +252,9 @@ impl Task {
     }
 
     fn note(&mut self, root: usize, path: PathBuf, complete: bool) {
+        if self.noted.len() < NOTED_MAX {
+            self.noted.insert(path.clone(), Instant::now());
+        }
         if let Some(p) = self.pending.get_mut(&path) {
             p.last_event = Instant::now();
             p.complete |= complete;
@@ -237,8 +275,9 @@ impl Task {
         );
     }
 
-    /// Files that landed in a folder before its watch existed.
-    fn walk_new_folder(&mut self, root: usize, dir: &Path) {
+    /// Files that landed in a folder before its watch existed. The second walk (`again`) skips
+    /// files noted in the last [`NOTED_KEEP`].
+    fn walk_folder(&mut self, root: usize, dir: &Path, again: bool) {
         let walker = walkdir::WalkDir::new(dir).follow_links(false);
         let mut seen = 0usize;
         for entry in walker.into_iter().filter_map(Result::ok) {
@@ -251,7 +290,9 @@ impl Task {
                 return;
             }
             let path = entry.into_path();
-            if path.strip_prefix(&self.roots[root]).map_or(true, hidden) {
+            if path.strip_prefix(&self.roots[root]).map_or(true, hidden)
+                || (again && self.noted.contains_key(&path))
+            {
                 continue;
             }
             // Not known to be complete: it waits for a stable size and mtime.

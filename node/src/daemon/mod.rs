@@ -461,6 +461,14 @@ impl Node {
             .collect()
     }
 
+    /// Every admitted member currently connected, with whether we initiate with it.
+    pub fn members(&self) -> Vec<(PeerId, bool)> {
+        net::lock(&self.members)
+            .iter()
+            .map(|(p, m)| (*p, m.initiate))
+            .collect()
+    }
+
     /// Dials the configured static peers that are not connected.
     pub async fn dial_static_peers(&self, first: bool) {
         let connected: HashMap<PeerId, ()> =

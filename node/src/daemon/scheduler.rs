@@ -5,7 +5,11 @@
 //!
 //! - at once when the member comes up;
 //! - [`SOON`] after this node's item set grew (live ingest or another sync), so new records
-//!   spread without waiting for the interval;
+//!   spread without waiting for the interval. This push goes to **every** connected member,
+//!   also those that dialled us and so normally initiate themselves: a hub that receives a
+//!   facility's new records passes them on to the other facilities at once, instead of each
+//!   learning them at its next interval (default 300 s). A push is one sync, not a schedule:
+//!   done or failed, it is forgotten (the dialler's own schedule still covers the peer);
 //! - every `sync.interval_s` otherwise;
 //! - after a failure (including a timeout, which is never counted as success) with exponential
 //!   backoff from [`RETRY_BASE`], at most [`RETRY_MAX`] and never beyond the interval; the
@@ -46,6 +50,24 @@ struct PeerState {
     due: Instant,
     failures: u32,
     running: bool,
+    /// We initiate with this member on a schedule (we dialled it). Otherwise the state is a
+    /// one-off push after our set grew, dropped once it has run.
+    scheduled: bool,
+    /// The set grew while a sync with this member was running: that sync may have missed the
+    /// new items, so another follows [`SOON`] after it.
+    dirty: bool,
+}
+
+impl PeerState {
+    fn new(due: Instant, scheduled: bool) -> PeerState {
+        PeerState {
+            due,
+            failures: 0,
+            running: false,
+            scheduled,
+            dirty: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -97,11 +119,8 @@ pub async fn run(node: Node, mut events: mpsc::Receiver<NodeEvent>) -> anyhow::R
             event = events.recv() => match event {
                 Some(NodeEvent::MemberUp(peer)) => {
                     if node.initiating_members().contains(&peer) {
-                        let state = states.entry(peer).or_insert(PeerState {
-                            due: Instant::now(),
-                            failures: 0,
-                            running: false,
-                        });
+                        let state = states.entry(peer).or_insert(PeerState::new(Instant::now(), true));
+                        state.scheduled = true;
                         state.due = Instant::now();
                         revocations::exchange(&node, &records, peer);
                     }
@@ -111,21 +130,32 @@ pub async fn run(node: Node, mut events: mpsc::Receiver<NodeEvent>) -> anyhow::R
             },
             Ok(()) = changed.changed() => {
                 let soon = Instant::now() + SOON;
-                for state in states.values_mut() {
-                    state.due = state.due.min(soon);
+                for (peer, initiate) in node.members() {
+                    let state = states.entry(peer).or_insert(PeerState::new(soon, initiate));
+                    if state.running {
+                        state.dirty = true;
+                    } else {
+                        state.due = state.due.min(soon);
+                    }
                 }
             }
             Some((peer, outcome)) = results.recv() => {
                 let now = Instant::now();
-                if let Some(state) = states.get_mut(&peer) {
+                let again = states.get(&peer).is_some_and(|s| s.dirty);
+                let failed = matches!(outcome, Outcome::Failed);
+                if states.get(&peer).is_some_and(|s| !s.scheduled && (failed || !s.dirty)) {
+                    // A one-off push that is done, or failed: the peer dialled us and its own
+                    // schedule covers it (no backoff or disconnect on its behalf).
+                    states.remove(&peer);
+                } else if let Some(state) = states.get_mut(&peer) {
                     state.running = false;
+                    state.dirty = false;
                     match outcome {
                         Outcome::Done { partial } => {
                             state.failures = 0;
-                            // A partial sync (difference above the per-sync cap) continues soon.
-                            let next = if partial { now + SOON } else { now + interval };
-                            // A change that arrived during the sync already pulled `due` in.
-                            state.due = if state.due > now { state.due.min(next) } else { next };
+                            // A partial sync (difference above the per-sync cap) or one that
+                            // ran while the set grew continues soon.
+                            state.due = if partial || again { now + SOON } else { now + interval };
                         }
                         Outcome::Failed => {
                             state.failures = state.failures.saturating_add(1);
@@ -144,11 +174,13 @@ pub async fn run(node: Node, mut events: mpsc::Receiver<NodeEvent>) -> anyhow::R
                     node.dial_static_peers(false).await;
                     last_dial = Instant::now();
                 }
-                let members = node.initiating_members();
-                states.retain(|peer, state| state.running || members.contains(peer));
+                let members = node.members();
+                let connected = |peer: &PeerId| members.iter().any(|(p, _)| p == peer);
+                // Scheduled peers that are gone and pushes to peers that left are dropped.
+                states.retain(|peer, state| state.running || connected(peer));
                 let now = Instant::now();
-                for peer in members {
-                    states.entry(peer).or_insert(PeerState { due: now, failures: 0, running: false });
+                for (peer, initiate) in members.iter().filter(|(_, i)| *i) {
+                    states.entry(*peer).or_insert(PeerState::new(now, *initiate)).scheduled = true;
                 }
                 for (peer, state) in &mut states {
                     if state.running || state.due > now {
@@ -158,6 +190,7 @@ pub async fn run(node: Node, mut events: mpsc::Receiver<NodeEvent>) -> anyhow::R
                         break;
                     };
                     state.running = true;
+                    state.dirty = false;
                     let (node, tx, peer) = (node.clone(), results_tx.clone(), *peer);
                     tokio::spawn(async move {
                         let _permit = permit;

@@ -193,6 +193,9 @@ pub struct Ops {
     state: Mutex<State>,
     path: PathBuf,
     started_unix: u64,
+    /// Held while the snapshot is written: writers share one temporary file, and two at once
+    /// (syncs finishing together) interleaved their bytes into a corrupt snapshot.
+    writing: Mutex<()>,
 }
 
 impl Ops {
@@ -201,6 +204,7 @@ impl Ops {
             state: Mutex::default(),
             path: data.join(SNAPSHOT_FILE),
             started_unix: now_unix(),
+            writing: Mutex::new(()),
         }
     }
 
@@ -328,6 +332,8 @@ impl Ops {
     pub fn write(&self, snapshot: &Snapshot) -> std::io::Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(snapshot).map_err(std::io::Error::other)?;
+        // A poisoned lock only means another writer panicked; the file is rewritten whole.
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -418,6 +424,44 @@ mod tests {
             }
         );
         assert_eq!(c.total(), 5);
+    }
+
+    #[test]
+    fn snapshots_written_at_once_stay_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ops = Ops::new(dir.path());
+        let snapshot = |peers: usize| Snapshot {
+            version: 1,
+            pid: std::process::id(),
+            started_unix: 0,
+            written_unix: 0,
+            peer_id: "p".into(),
+            facility: "0000000001".into(),
+            role: "facility".into(),
+            items: ClassCounts::default(),
+            peers_connected: 0,
+            syncs_in_progress: 0,
+            partial_items: 0,
+            partial_bytes: 0,
+            peers: (0..peers).map(|_| PeerState::default()).collect(),
+            counters: Counters::default(),
+        };
+        // Long and short snapshots from several threads: before the write lock, a short one
+        // truncating the shared temporary file under a long one left a corrupt tail.
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let (ops, snap) = (&ops, snapshot(if t % 2 == 0 { 200 } else { 1 }));
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        ops.write(&snap).expect("write");
+                    }
+                });
+            }
+        });
+        let read = read_snapshot(dir.path())
+            .expect("a whole snapshot")
+            .expect("present");
+        assert!(read.peers.len() == 200 || read.peers.len() == 1);
     }
 
     #[test]
