@@ -633,10 +633,8 @@ fn revocations_replicate_and_cut_the_revoked_member() {
     );
 }
 
-/// Live ingest imports a file only once its writer is done, finds files in folders created
-/// after the watch, and the new items reach a peer without waiting for the sync interval.
-#[test]
-fn live_ingest_waits_for_complete_files_and_syncs_them_soon() {
+/// A region of one facility with 4 patients: (region, facility codes, that facility's files).
+fn one_facility_region() -> (Region, Vec<String>, BTreeMap<PathBuf, Vec<u8>>) {
     let region = Region::new();
     let tree = region.root.join("region");
     ok(&[
@@ -651,6 +649,14 @@ fn live_ingest_waits_for_complete_files_and_syncs_them_soon() {
     ]);
     let fac = facilities(&tree);
     let source = read_tree(&tree.join(&fac[0]));
+    (region, fac, source)
+}
+
+/// Live ingest imports a file only once its writer is done, finds files in folders created
+/// after the watch, and the new items reach a peer without waiting for the sync interval.
+#[test]
+fn live_ingest_waits_for_complete_files_and_syncs_them_soon() {
+    let (region, fac, source) = one_facility_region();
     let (ad, _ap, am) = region.node("a", &fac[0], "facility");
     let (bd, _bp, bm) = region.node("b", "0000000002", "facility");
     let root = region.root.join("root");
@@ -721,20 +727,7 @@ fn live_ingest_waits_for_complete_files_and_syncs_them_soon() {
 /// still reach B within seconds, pushed by the hub because its set grew.
 #[test]
 fn a_hub_pushes_new_records_to_members_that_dialled_it() {
-    let region = Region::new();
-    let tree = region.root.join("region");
-    ok(&[
-        "gen",
-        "--out",
-        s(&tree),
-        "--patients",
-        "4",
-        "--facilities",
-        "1",
-        "--quiet",
-    ]);
-    let fac = facilities(&tree);
-    let source = read_tree(&tree.join(&fac[0]));
+    let (region, fac, source) = one_facility_region();
     let (hd, _hp, hm) = region.node("hub", "9999999991", "hub");
     let (ad, _ap, am) = region.node("a", &fac[0], "facility");
     let (bd, _bp, bm) = region.node("b", "0000000002", "facility");
