@@ -178,6 +178,34 @@ fn search_summary_and_dictionaries_match_the_generated_files() {
     }
     assert!(checked >= 10, "{checked} patients checked");
 
+    // A query with more answers than its limit stops early and says so; the answer it gives
+    // is one of the full answer's.
+    let mut first_kana: BTreeMap<char, usize> = BTreeMap::new();
+    for ((_, _), (name, bytes)) in &tree {
+        if name.data_type == "ADT-00" && name.flag.as_char() == '1' {
+            let kana = clinical(bytes).patient.unwrap().kana_name.unwrap();
+            let c = kana.family.unwrap().to_string().chars().next().unwrap();
+            *first_kana.entry(c).or_default() += 1;
+        }
+    }
+    let (common, _) = first_kana.iter().max_by_key(|(_, n)| **n).unwrap();
+    let q = SearchQuery {
+        text: common.to_string(),
+        ..Default::default()
+    };
+    let all = s
+        .search(&SearchQuery {
+            limit: 200,
+            ..q.clone()
+        })
+        .unwrap();
+    assert!(all.patients.len() >= 2, "{} answers", all.patients.len());
+    assert!(!all.truncated);
+    let one = s.search(&SearchQuery { limit: 1, ..q }).unwrap();
+    assert_eq!(one.patients.len(), 1);
+    assert!(one.truncated, "more answers than the limit");
+    assert!(all.patients.contains(&one.patients[0]));
+
     // Summaries: every IAM allergen of the newest current ADT-61 and every drug of the newest
     // current OMP-01 appear, with the right facility.
     let mut by_patient: BTreeMap<(String, String), Vec<&File>> = BTreeMap::new();
