@@ -407,3 +407,57 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
     let report = s.verify().unwrap();
     assert!(!report.is_clean(), "a missing search token is found");
 }
+
+#[test]
+fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree_dir = tmp.path().join("region");
+    let tree = region(&tree_dir, 6);
+    let data = tmp.path().join("data");
+    let s = store(&data, &tree_dir, 8);
+    let fresh_schema = schema(&data);
+    let before = s.stats().unwrap();
+    drop(s);
+    let lengths = |c: &rusqlite::Connection| -> Vec<i64> {
+        let mut st = c
+            .prepare("SELECT DISTINCT length(token) FROM search ORDER BY 1")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    {
+        // Schema 6 had the same tables; its search tokens were 16 bytes.
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        assert_eq!(lengths(&c), vec![8]);
+        c.execute_batch(
+            "UPDATE search SET token = CAST(token || x'0102030405060708' AS BLOB);
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+        assert_eq!(lengths(&c), vec![16]);
+    }
+    let mut s = Store::open(&data, PASS).unwrap();
+    assert_eq!(schema(&data), fresh_schema);
+    let after = s.stats().unwrap();
+    assert_eq!(
+        (after.patients, after.search_tokens),
+        (before.patients, before.search_tokens)
+    );
+    let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    assert_eq!(lengths(&c), vec![8], "every token rewritten");
+    assert!(s.verify().unwrap().is_clean());
+    let mut found = 0;
+    for ((facility, _), (name, _)) in &tree {
+        if name.data_type == "ADT-00" && name.flag.as_char() == '1' {
+            let q = SearchQuery {
+                text: name.patient_id.clone(),
+                ..Default::default()
+            };
+            assert!(hits(&s, q).contains(&(facility.clone(), name.patient_id.clone())));
+            found += 1;
+        }
+    }
+    assert!(found > 0);
+}

@@ -352,7 +352,8 @@ impl Store {
                 identity_public: node.3,
             },
         };
-        // A store migrated from schema 1 has locations but no patient index yet.
+        // A store migrated from schema 1 has locations but no patient index yet; one migrated
+        // from schema 6 has had its index emptied (tokens changed length in 7).
         if patient::needs_rebuild(&store.conn)? {
             store.rebuild_patient_index()?;
         }

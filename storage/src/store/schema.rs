@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -147,6 +147,17 @@ const V6: &str = "
 CREATE INDEX location_item ON location (item_id);
 ";
 
+/// Version 7: search tokens are 8 bytes (16 before; `patient::SEARCH_TOKEN_LEN` says why a
+/// collision is harmless), and patient rows are sealed as positional JSON. Tokens need the keys,
+/// which migrations never see, so the migration empties the patient index and `Store::open`
+/// rebuilds it from the stored messages (as after v1 → v2), in one transaction: a crash during
+/// the rebuild leaves the index empty and the next open rebuilds again. About 8 bytes per
+/// search row (≈ 13 rows per patient). No location or item row changes.
+const V7: &str = "
+DELETE FROM search;
+DELETE FROM patient;
+";
+
 /// Sets the pragmas and brings the schema to [`VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), OpenError> {
     prepare_to(conn, VERSION)
@@ -209,6 +220,8 @@ fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError>
             4 => tx.execute_batch(V5).map_err(db("migrating to schema 5"))?,
             // v5 → v6: one index created; no row changes.
             5 => tx.execute_batch(V6).map_err(db("migrating to schema 6"))?,
+            // v6 → v7: the patient index emptied; `Store::open` rebuilds it with the keys.
+            6 => tx.execute_batch(V7).map_err(db("migrating to schema 7"))?,
             _ => {
                 return Err(DbError {
                     context: "migrating from an unknown schema version",

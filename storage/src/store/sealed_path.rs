@@ -238,7 +238,10 @@ mod tests {
     fn standardized_paths_are_packed_and_decode_exactly() {
         let (e, plain) = encode(ADT22.as_bytes());
         assert_eq!(e, E_PACKED);
-        assert!(plain.len() + 55 < ADT22.len(), "folders are not sealed, the name is packed");
+        assert!(
+            plain.len() + 55 < ADT22.len(),
+            "folders are not sealed, the name is packed"
+        );
         assert_eq!(decode(Some(e), plain).unwrap(), ADT22.as_bytes());
         // A short ID under each policy.
         for (policy, rel) in [
