@@ -324,6 +324,7 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
             "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary;
+             DROP INDEX location_patient; CREATE INDEX location_patient ON location (patient_token);
              CREATE INDEX location_version ON location (version_token); PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -371,10 +372,12 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
     let stats_before = s.stats().unwrap();
     drop(s);
     {
-        // Back to exactly the v4 schema: the index re-created, user_version 4.
+        // Back to exactly the v4 schema: the index re-created, `location_patient` on the whole
+        // token again (schema 7 indexes a prefix), user_version 4.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
             "CREATE INDEX search_patient ON search (patient_id); DROP INDEX location_item;
+             DROP INDEX location_patient; CREATE INDEX location_patient ON location (patient_token);
              PRAGMA user_version = 4;",
         )
         .unwrap();
@@ -428,15 +431,25 @@ fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
             .collect()
     };
     {
-        // Schema 6 had the same tables; its search tokens were 16 bytes.
+        // Schema 6: the same tables, `location_patient` on the whole token, 16-byte search
+        // tokens.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         assert_eq!(lengths(&c), vec![8]);
         c.execute_batch(
             "UPDATE search SET token = CAST(token || x'0102030405060708' AS BLOB);
+             DROP INDEX location_patient;
+             CREATE INDEX location_patient ON location (patient_token);
              PRAGMA user_version = 6;",
         )
         .unwrap();
         assert_eq!(lengths(&c), vec![16]);
+        let mut v6 = rusqlite::Connection::open(tmp.path().join("v6.sqlite3")).unwrap();
+        kizuna_storage::store::prepare_schema_to(&mut v6, 6).unwrap();
+        assert_eq!(
+            dump(&c),
+            dump(&v6),
+            "the fixture has the v6 code path's schema"
+        );
     }
     let mut s = Store::open(&data, PASS).unwrap();
     assert_eq!(schema(&data), fresh_schema);

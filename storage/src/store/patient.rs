@@ -604,14 +604,7 @@ impl Store {
         let e = db("checking the patient index");
         let mut problems = Vec::new();
         let mut n = 0u64;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT p.id, p.patient_token, p.nonce, p.sealed,
-                        EXISTS (SELECT 1 FROM location l WHERE l.patient_token = p.patient_token)
-                 FROM patient p ORDER BY p.id",
-            )
-            .map_err(&e)?;
+        let mut stmt = self.conn.prepare(PATIENTS_WITH_FILES_SQL).map_err(&e)?;
         // Schema 5 has no index of search rows by patient: count them per patient in one pass,
         // then look each expected token up by primary key. Equal counts and every expected
         // token present means the stored set is exactly the expected one.
@@ -680,6 +673,15 @@ impl Store {
         Ok((n, problems))
     }
 }
+
+/// Every patient row and whether it has a location; the `EXISTS` goes through
+/// `location_patient`, whose expression (`substr(patient_token, 1, 4)`, schema 7) must be
+/// written literally for SQLite to use it.
+pub(crate) const PATIENTS_WITH_FILES_SQL: &str = "SELECT p.id, p.patient_token, p.nonce, p.sealed,
+        EXISTS (SELECT 1 FROM location l
+                WHERE substr(l.patient_token, 1, 4) = substr(p.patient_token, 1, 4)
+                  AND l.patient_token = p.patient_token)
+     FROM patient p ORDER BY p.id";
 
 /// Problems found in the patient index: (code, patient row id or count).
 pub(crate) type IndexProblems = Vec<(&'static str, i64)>;
