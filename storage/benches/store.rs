@@ -373,7 +373,7 @@ fn main() {
         raw_du as f64 / 1e3
     );
     println!(
-        "| item bodies / raw | {:.3} ({} dictionaries, {} of {} items codec 2) | |",
+        "| item bodies / raw | {:.3} ({} dictionaries, {} of {} items with a dictionary, codec 2 or 3) | |",
         stats.stored_bytes as f64 / stats.item_bytes as f64,
         stats.dictionaries,
         stats.dictionary_items,

@@ -388,7 +388,7 @@ impl Store {
             patients: q("SELECT count(*) FROM patient")?,
             search_tokens: q("SELECT count(*) FROM search")?,
             dictionaries: q("SELECT count(*) FROM dictionary")?,
-            dictionary_items: q("SELECT count(*) FROM item WHERE codec = 2")?,
+            dictionary_items: q("SELECT count(*) FROM item WHERE codec IN (2, 3)")?,
         })
     }
 }
@@ -408,7 +408,7 @@ pub struct Stats {
     pub patients: u64,
     pub search_tokens: u64,
     pub dictionaries: u64,
-    /// Items stored with a trained dictionary (codec 2).
+    /// Items stored with a trained dictionary (codec 2 or 3).
     pub dictionary_items: u64,
 }
 
