@@ -539,8 +539,9 @@ impl Store {
             .map(|s| s.record))
     }
 
-    /// Rebuilds the patient index from every stored current message (after the v1 → v2
-    /// migration). One transaction; reads each location's path and item once.
+    /// Rebuilds the patient index from every stored current message (after the v1 → v2 and
+    /// v6 → v7 migrations). One transaction; reads each location's path once and decodes only
+    /// the items that can set a record (current ADT-00s, and a patient's first current message).
     pub(crate) fn rebuild_patient_index(&mut self) -> Result<(), OpenError> {
         let tx = self
             .conn
@@ -571,6 +572,23 @@ impl Store {
                 let Ok(pt) = Token::try_from(&pt[..]) else {
                     continue;
                 };
+                // Decoding the item is most of the cost; skip it where `note` would not read
+                // the bytes: a version that is not current, or a message other than ADT-00 of a
+                // patient who has a record already (only an ADT-00 replaces one).
+                if name.flag != ConditionFlag::Current {
+                    continue;
+                }
+                if name.data_type != "ADT-00" {
+                    let has_record: bool = tx
+                        .prepare_cached(
+                            "SELECT EXISTS (SELECT 1 FROM patient WHERE patient_token = ?1)",
+                        )
+                        .and_then(|mut s| s.query_row([&pt[..]], |r| r.get(0)))
+                        .map_err(&e)?;
+                    if has_record {
+                        continue;
+                    }
+                }
                 let hash: Vec<u8> = r.get(5).map_err(&e)?;
                 let Ok(bytes) = item::decode(
                     &self.keys,
