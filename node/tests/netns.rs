@@ -3,7 +3,8 @@
 //! namespaces (never on the host or loopback): iptables DROP rules for partitions, iptables
 //! `statistic --mode random` for 20 % loss, `tc tbf` for a 256 kbit/s link (`tc netem` is not
 //! available on the target machines). Under each, a sync must complete; and a large-item
-//! transfer cut by a partition must resume without re-sending completed chunks.
+//! transfer cut by a partition must resume without re-sending completed chunks. A second test
+//! has two daemons with no peer configured find each other by mDNS on the link and converge.
 //!
 //! Needs root, `ip`, `iptables` and `tc`; anywhere they are missing the test prints why and
 //! passes without running (CI runs as root and installs them: `.ci/run`). The namespaces are
@@ -62,8 +63,9 @@ impl Drop for Net {
 }
 
 impl Net {
-    /// Sets up the namespaces, or says why it cannot.
-    fn new() -> Result<Net, String> {
+    /// Sets up the namespaces, or says why it cannot. `which` keeps the namespaces of tests
+    /// running at once in this process apart.
+    fn new(which: char) -> Result<Net, String> {
         // SAFETY-free check of root: /proc/self/status names the effective uid.
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let euid = status
@@ -81,8 +83,8 @@ impl Net {
         }
         let tag = std::process::id() % 100_000;
         let net = Net {
-            ns: [format!("kz{tag}a"), format!("kz{tag}b")],
-            dev: [format!("kz{tag}a"), format!("kz{tag}b")],
+            ns: [format!("kz{tag}{which}a"), format!("kz{tag}{which}b")],
+            dev: [format!("kz{tag}{which}a"), format!("kz{tag}{which}b")],
             ip: ["10.231.77.1", "10.231.77.2"],
         };
         for ns in &net.ns {
@@ -237,7 +239,7 @@ fn report(out: &Output, what: &str) -> serde_json::Value {
 
 #[test]
 fn sync_completes_through_partitions_loss_and_a_slow_link_and_resumes_a_cut_transfer() {
-    let net = match Net::new() {
+    let net = match Net::new('s') {
         Ok(net) => net,
         Err(why) => {
             println!("SKIP netns test: network namespaces unavailable: {why}");
@@ -449,4 +451,103 @@ fn sync_completes_through_partitions_loss_and_a_slow_link_and_resumes_a_cut_tran
     ok(&["export", "--data", s(&c4.data), "--out", s(&e4)]);
     assert_eq!(read_tree(&e4.join(&fa)), source);
     println!("netns test: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// The newest item count a daemon logged (`item set changed`).
+fn logged_items(d: &Daemon) -> Option<u64> {
+    let log = d.log.lock().expect("log lock");
+    log.iter().rev().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        (v["fields"]["message"] == "item set changed")
+            .then(|| v["fields"]["items"].as_u64())
+            .flatten()
+    })
+}
+
+#[test]
+fn mdns_finds_a_neighbour_on_the_link_and_both_converge() {
+    let net = match Net::new('m') {
+        Ok(net) => net,
+        Err(why) => {
+            println!("SKIP netns mDNS test: network namespaces unavailable: {why}");
+            return;
+        }
+    };
+    // Multicast needs a route on the link (there is no default route in a fresh namespace).
+    for i in 0..2 {
+        net.exec(
+            i,
+            &["ip", "route", "add", "224.0.0.0/4", "dev", &net.dev[i]],
+        );
+    }
+    let region = region(tempfile::tempdir().expect("tempdir"));
+    let (fa, fb) = (region.facilities[0].clone(), region.facilities[1].clone());
+    let tree = region.root.join("region");
+    let mut daemons = Vec::new();
+    // Items are distinct byte strings: the same message at two paths is one item.
+    let mut distinct = std::collections::HashSet::new();
+    // Each node holds its own facility's records: only talking to each other unites them.
+    for (i, facility) in [&fa, &fb].into_iter().enumerate() {
+        let (data, peer) = node(&region, &format!("m{i}"), facility);
+        ok(&["import", "--data", s(&data), s(&tree.join(facility))]);
+        let membership = admit(
+            &region,
+            &region.authority_key,
+            &peer,
+            facility,
+            "2099-01-01",
+        );
+        distinct.extend(read_tree(&tree.join(facility)).into_iter().map(|(_, b)| b));
+        let listen = format!("/ip4/{}/udp/0/quic-v1", net.ip[i]);
+        // No `--peer`, no `--no-mdns`: discovery is the only way to the other node.
+        let d = Daemon::spawn(net.kizuna(
+            i,
+            &[
+                "run",
+                "--data",
+                s(&data),
+                "--authority",
+                &region.authority_pub,
+                "--membership",
+                s(&membership),
+                "--listen",
+                &listen,
+                "--log-format",
+                "json",
+            ],
+        ));
+        daemons.push((d, data));
+    }
+    let expected = distinct.len() as u64;
+    let started = Instant::now();
+    loop {
+        let counts: Vec<Option<u64>> = daemons.iter().map(|(d, _)| logged_items(d)).collect();
+        if counts.iter().all(|c| *c == Some(expected)) {
+            break;
+        }
+        for (d, _) in daemons.iter_mut() {
+            if let Some(status) = d.child.try_wait().expect("wait") {
+                panic!("a daemon exited ({status}): {:?}", d.log);
+            }
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no convergence by mDNS within {DEADLINE:?}: {counts:?} of {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "mDNS: both nodes hold {expected} items after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Same bytes on both sides: export each node's copy of the other's facility.
+    let data: Vec<_> = daemons.drain(..).map(|(_, data)| data).collect();
+    for (i, facility) in [(1, &fa), (0, &fb)] {
+        let out = region.root.join(format!("export{i}"));
+        ok(&["export", "--data", s(&data[i]), "--out", s(&out)]);
+        assert_eq!(
+            read_tree(&out.join(facility)),
+            read_tree(&tree.join(facility))
+        );
+    }
 }

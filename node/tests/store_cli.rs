@@ -47,9 +47,12 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
-fn clinical(bytes: &[u8]) -> Clinical {
-    let text = jis::decode(bytes).unwrap().text;
-    extract::extract(&Message::parse(&text).unwrap())
+/// The extraction borrows the decoded text and its parse; both are leaked (kilobytes, once per
+/// call in a test) so that the caller can keep it.
+fn clinical(bytes: &[u8]) -> Clinical<'static> {
+    let text: &'static str = Box::leak(jis::decode(bytes).unwrap().text.into_boxed_str());
+    let msg: &'static Message<'static> = Box::leak(Box::new(Message::parse(text).unwrap()));
+    extract::extract(msg)
 }
 
 /// Full-width katakana → half-width, as a tablet keyboard might send it.

@@ -29,20 +29,23 @@ fn decode_fixture(path: &Path) -> Option<String> {
     jis::decode(&bytes).ok().map(|d| d.text)
 }
 
-/// Decodes, parses and extracts the fixture at `rel` (relative to `sampleData/`).
-fn load(root: &Path, rel: &str) -> (String, Clinical) {
+/// Decodes, parses and extracts the fixture at `rel` (relative to `sampleData/`). The extraction
+/// borrows the decoded text and its parse; both are leaked (a few kilobytes per test) so that the
+/// assertions can hold it.
+fn load(root: &Path, rel: &str) -> (String, Clinical<'static>) {
     let text = decode_fixture(&root.join(rel)).unwrap_or_else(|| panic!("{rel} decodes"));
-    let msg = Message::parse(&text).unwrap_or_else(|e| panic!("{rel} parses: {e}"));
-    let clinical = extract::extract(&msg);
-    (text, clinical)
+    let leaked: &'static str = Box::leak(text.clone().into_boxed_str());
+    let msg = Message::parse(leaked).unwrap_or_else(|e| panic!("{rel} parses: {e}"));
+    let msg: &'static Message<'static> = Box::leak(Box::new(msg));
+    (text, extract::extract(msg))
 }
 
-fn s(v: &str) -> Option<Text> {
-    Some(Text::from(v))
+fn s(v: &str) -> Option<Text<'static>> {
+    Some(Text::from(v.to_owned()))
 }
 
-fn coded(code: &str, text: &str, system: &str) -> Option<Coded> {
-    let part = |v: &str| (!v.is_empty()).then(|| Text::from(v));
+fn coded(code: &str, text: &str, system: &str) -> Option<Coded<'static>> {
+    let part = |v: &str| (!v.is_empty()).then(|| Text::from(v.to_owned()));
     Some(Coded {
         code: part(code),
         text: part(text),

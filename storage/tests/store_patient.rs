@@ -55,9 +55,11 @@ fn region(dir: &Path, patients: u32) -> Tree {
     out
 }
 
-fn clinical(bytes: &[u8]) -> Clinical {
+/// Decodes, parses and extracts `bytes`, handing the extraction (which borrows the decoded
+/// text) to `f`.
+fn with_clinical<R>(bytes: &[u8], f: impl FnOnce(Clinical<'_>) -> R) -> R {
     let text = jis::decode(bytes).unwrap().text;
-    extract::extract(&Message::parse(&text).unwrap())
+    f(extract::extract(&Message::parse(&text).unwrap()))
 }
 
 fn store(dir: &Path, tree: &Path, dictionary_samples: usize) -> Store {
@@ -114,11 +116,15 @@ fn search_summary_and_dictionaries_match_the_generated_files() {
         if name.data_type != "ADT-00" || name.flag.as_char() != '1' {
             continue;
         }
-        let p = clinical(bytes).patient.unwrap();
+        let (kana, kanji, dob) = with_clinical(bytes, |c| {
+            let p = c.patient.unwrap();
+            (
+                p.kana_name.unwrap().into_owned(),
+                p.kanji_name.unwrap().into_owned(),
+                p.birth_date.unwrap().into_owned(),
+            )
+        });
         let want = (facility.clone(), name.patient_id.clone());
-        let kana = p.kana_name.unwrap();
-        let kanji = p.kanji_name.unwrap();
-        let dob = p.birth_date.unwrap().to_string();
         let family_kana = kana.family.clone().unwrap().to_string();
         let full_kana = format!("{} {}", family_kana, kana.given.clone().unwrap());
         for q in [
@@ -183,8 +189,10 @@ fn search_summary_and_dictionaries_match_the_generated_files() {
     let mut first_kana: BTreeMap<char, usize> = BTreeMap::new();
     for ((_, _), (name, bytes)) in &tree {
         if name.data_type == "ADT-00" && name.flag.as_char() == '1' {
-            let kana = clinical(bytes).patient.unwrap().kana_name.unwrap();
-            let c = kana.family.unwrap().to_string().chars().next().unwrap();
+            let c = with_clinical(bytes, |c| {
+                let kana = c.patient.unwrap().kana_name.unwrap();
+                kana.family.unwrap().to_string().chars().next().unwrap()
+            });
             *first_kana.entry(c).or_default() += 1;
         }
     }
@@ -230,8 +238,13 @@ fn search_summary_and_dictionaries_match_the_generated_files() {
                 .max_by_key(|f| (f.0.care_date.clone(), f.0.occurred.clone()))
         };
         if let Some(f) = newest("ADT-61") {
-            for a in clinical(&f.1).allergies {
-                let name = a.allergen.unwrap().text.unwrap().to_string();
+            let names: Vec<String> = with_clinical(&f.1, |c| {
+                c.allergies
+                    .into_iter()
+                    .map(|a| a.allergen.unwrap().text.unwrap().into_owned())
+                    .collect()
+            });
+            for name in names {
                 assert!(
                     sum.allergies
                         .iter()
@@ -243,8 +256,13 @@ fn search_summary_and_dictionaries_match_the_generated_files() {
             }
         }
         if let Some(f) = newest("OMP-01") {
-            for o in clinical(&f.1).medication_orders {
-                let drug = o.drug.unwrap().text.unwrap().to_string();
+            let drugs: Vec<String> = with_clinical(&f.1, |c| {
+                c.medication_orders
+                    .into_iter()
+                    .map(|o| o.drug.unwrap().text.unwrap().into_owned())
+                    .collect()
+            });
+            for drug in drugs {
                 assert!(
                     sum.prescriptions
                         .iter()

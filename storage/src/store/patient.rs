@@ -109,7 +109,7 @@ pub struct SearchResults {
     pub truncated: bool,
 }
 
-fn name_text(n: &Option<Name>) -> Option<String> {
+fn name_text(n: &Option<Name<'_>>) -> Option<String> {
     let n = n.as_ref()?;
     let parts: Vec<&str> = [n.family.as_deref(), n.given.as_deref()]
         .into_iter()
@@ -119,13 +119,24 @@ fn name_text(n: &Option<Name>) -> Option<String> {
 }
 
 /// Parses the PID of a message into a record; `None` if it has none.
-pub fn record_from_message(facility: &str, bytes: &[u8]) -> Option<(PatientRecord, Name, Name)> {
+pub fn record_from_message(
+    facility: &str,
+    bytes: &[u8],
+) -> Option<(PatientRecord, Name<'static>, Name<'static>)> {
     let text = jis::decode(bytes).ok()?.text;
     let msg = Message::parse(&text).ok()?;
     let pid = msg.segment("PID")?;
     let p = extract::patient(&pid);
-    let kanji = p.kanji_name.clone().unwrap_or_default();
-    let kana = p.kana_name.clone().unwrap_or_default();
+    let kanji = p
+        .kanji_name
+        .clone()
+        .map(Name::into_owned)
+        .unwrap_or_default();
+    let kana = p
+        .kana_name
+        .clone()
+        .map(Name::into_owned)
+        .unwrap_or_default();
     let record = PatientRecord {
         facility: facility.to_owned(),
         patient_id: p.id.as_deref().unwrap_or_default().to_owned(),
@@ -161,9 +172,9 @@ fn token(keys: &Keys, field: &str, value: &str) -> SearchToken {
 }
 
 /// The search tokens of a record.
-fn tokens(keys: &Keys, r: &PatientRecord, kanji: &Name, kana: &Name) -> Vec<SearchToken> {
+fn tokens(keys: &Keys, r: &PatientRecord, kanji: &Name<'_>, kana: &Name<'_>) -> Vec<SearchToken> {
     let mut out = Vec::new();
-    let join = |n: &Name| {
+    let join = |n: &Name<'_>| {
         format!(
             "{}{}",
             n.family.as_deref().unwrap_or(""),
@@ -212,7 +223,7 @@ fn tokens(keys: &Keys, r: &PatientRecord, kanji: &Name, kana: &Name) -> Vec<Sear
 }
 
 /// A display name ("family given") as the name parts tokens are made of.
-fn split_name(t: &Option<String>) -> Name {
+fn split_name(t: &Option<String>) -> Name<'_> {
     let mut p = t.as_deref().unwrap_or("").splitn(2, ' ');
     Name {
         family: p.next().filter(|x| !x.is_empty()).map(Into::into),

@@ -263,11 +263,11 @@ fn version(flag: ConditionFlag) -> &'static str {
     }
 }
 
-fn s(t: &Option<extract::Text>) -> Option<String> {
+fn s(t: &Option<extract::Text<'_>>) -> Option<String> {
     t.as_ref().map(|t| t.to_string())
 }
 
-fn code_text(c: &Option<Coded>) -> Option<String> {
+fn code_text(c: &Option<Coded<'_>>) -> Option<String> {
     c.as_ref().and_then(|c| s(&c.text).or_else(|| s(&c.code)))
 }
 
@@ -278,7 +278,7 @@ struct File {
     item_id: i64,
 }
 
-fn med_entry(source: &Source, o: &MedicationOrder) -> MedicationEntry {
+fn med_entry(source: &Source, o: &MedicationOrder<'_>) -> MedicationEntry {
     MedicationEntry {
         source: source.clone(),
         order_number: s(&o.order_number),
@@ -480,7 +480,7 @@ impl Store {
             let Ok(msg) = Message::parse(&decoded.text) else {
                 continue;
             };
-            let c: Clinical = extract::extract(&msg);
+            let c: Clinical<'_> = extract::extract(&msg);
             let source = Source {
                 facility: facility.to_owned(),
                 date: f.date.clone(),
