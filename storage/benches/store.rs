@@ -281,6 +281,10 @@ fn main() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
     let mut summary_ms = Vec::with_capacity(a.queries);
     let mut search_ms = Vec::with_capacity(a.queries);
+    // Search times by query kind (kana family, kanji family + dob, ID, dob), and summary times
+    // with the number of files each read, to see what the p99 is made of.
+    let mut search_by_kind: [Vec<f64>; 4] = Default::default();
+    let mut summary_files: Vec<(f64, usize, usize)> = Vec::with_capacity(a.queries);
     let mut summary_misses = 0;
     let mut search_misses = 0;
     if !known.is_empty() {
@@ -291,6 +295,9 @@ fn main() {
                 .summary(&k.facility, &k.id, &SummaryOptions::default())
                 .expect("summary");
             summary_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            if let Some(s) = &s {
+                summary_files.push((t.elapsed().as_secs_f64() * 1e3, s.files_read, s.files_total));
+            }
             summary_misses += usize::from(s.is_none());
         }
         for i in 0..a.queries {
@@ -318,6 +325,7 @@ fn main() {
             let t = Instant::now();
             let r = store.search(&q).expect("search");
             search_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            search_by_kind[i % 4].push(t.elapsed().as_secs_f64() * 1e3);
             search_misses += usize::from(r.patients.is_empty());
         }
     }
@@ -365,7 +373,7 @@ fn main() {
         raw_du as f64 / 1e3
     );
     println!(
-        "| item bodies / raw | {:.3} ({} dictionaries, {} of {} items codec 2) | |",
+        "| item bodies / raw | {:.3} ({} dictionaries, {} of {} items with a dictionary, codec 2 or 3) | |",
         stats.stored_bytes as f64 / stats.item_bytes as f64,
         stats.dictionaries,
         stats.dictionary_items,
@@ -393,6 +401,33 @@ fn main() {
         "| peak RSS (VmHWM) | {:.0} MB | ≤ 200 MB |",
         vm_hwm_kb() as f64 / 1e3
     );
+
+    // What the latency tails are made of.
+    println!();
+    println!("| Query | n | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for (kind, v) in [
+        "search: kana family name",
+        "search: kanji family name + --dob",
+        "search: patient ID",
+        "search: birth date",
+    ]
+    .iter()
+    .zip(search_by_kind.iter_mut())
+    {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "| {kind} | {} | {:.2} | {:.2} | {:.2} |",
+            v.len(),
+            pct(v, 0.5),
+            pct(v, 0.99),
+            v.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+    summary_files.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, read, total) in summary_files.iter().take(5) {
+        println!("| summary (slowest 5) | files read {read} of {total} | | {ms:.2} | |");
+    }
 
     // Per-stage time of both imports (each thread's wall time in that stage, summed).
     println!();

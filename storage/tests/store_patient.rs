@@ -184,6 +184,36 @@ fn search_summary_and_dictionaries_match_the_generated_files() {
     }
     assert!(checked >= 10, "{checked} patients checked");
 
+    // A query with more answers than its limit stops early and says so; the answer it gives
+    // is one of the full answer's.
+    let mut first_kana: BTreeMap<char, usize> = BTreeMap::new();
+    for ((_, _), (name, bytes)) in &tree {
+        if name.data_type == "ADT-00" && name.flag.as_char() == '1' {
+            let c = with_clinical(bytes, |c| {
+                let kana = c.patient.unwrap().kana_name.unwrap();
+                kana.family.unwrap().to_string().chars().next().unwrap()
+            });
+            *first_kana.entry(c).or_default() += 1;
+        }
+    }
+    let (common, _) = first_kana.iter().max_by_key(|(_, n)| **n).unwrap();
+    let q = SearchQuery {
+        text: common.to_string(),
+        ..Default::default()
+    };
+    let all = s
+        .search(&SearchQuery {
+            limit: 200,
+            ..q.clone()
+        })
+        .unwrap();
+    assert!(all.patients.len() >= 2, "{} answers", all.patients.len());
+    assert!(!all.truncated);
+    let one = s.search(&SearchQuery { limit: 1, ..q }).unwrap();
+    assert_eq!(one.patients.len(), 1);
+    assert!(one.truncated, "more answers than the limit");
+    assert!(all.patients.contains(&one.patients[0]));
+
     // Summaries: every IAM allergen of the newest current ADT-61 and every drug of the newest
     // current OMP-01 appear, with the right facility.
     let mut by_patient: BTreeMap<(String, String), Vec<&File>> = BTreeMap::new();
@@ -312,6 +342,7 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
             "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary;
+             DROP INDEX location_patient; CREATE INDEX location_patient ON location (patient_token);
              CREATE INDEX location_version ON location (version_token); PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -359,10 +390,12 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
     let stats_before = s.stats().unwrap();
     drop(s);
     {
-        // Back to exactly the v4 schema: the index re-created, user_version 4.
+        // Back to exactly the v4 schema: the index re-created, `location_patient` on the whole
+        // token again (schema 7 indexes a prefix), user_version 4.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         c.execute_batch(
             "CREATE INDEX search_patient ON search (patient_id); DROP INDEX location_item;
+             DROP INDEX location_patient; CREATE INDEX location_patient ON location (patient_token);
              PRAGMA user_version = 4;",
         )
         .unwrap();
@@ -394,4 +427,68 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
     drop(c);
     let report = s.verify().unwrap();
     assert!(!report.is_clean(), "a missing search token is found");
+}
+
+#[test]
+fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree_dir = tmp.path().join("region");
+    let tree = region(&tree_dir, 6);
+    let data = tmp.path().join("data");
+    let s = store(&data, &tree_dir, 8);
+    let fresh_schema = schema(&data);
+    let before = s.stats().unwrap();
+    drop(s);
+    let lengths = |c: &rusqlite::Connection| -> Vec<i64> {
+        let mut st = c
+            .prepare("SELECT DISTINCT length(token) FROM search ORDER BY 1")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    {
+        // Schema 6: the same tables, `location_patient` on the whole token, 16-byte search
+        // tokens.
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        assert_eq!(lengths(&c), vec![8]);
+        c.execute_batch(
+            "UPDATE search SET token = CAST(token || x'0102030405060708' AS BLOB);
+             DROP INDEX location_patient;
+             CREATE INDEX location_patient ON location (patient_token);
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+        assert_eq!(lengths(&c), vec![16]);
+        let mut v6 = rusqlite::Connection::open(tmp.path().join("v6.sqlite3")).unwrap();
+        kizuna_storage::store::prepare_schema_to(&mut v6, 6).unwrap();
+        assert_eq!(
+            dump(&c),
+            dump(&v6),
+            "the fixture has the v6 code path's schema"
+        );
+    }
+    let mut s = Store::open(&data, PASS).unwrap();
+    assert_eq!(schema(&data), fresh_schema);
+    let after = s.stats().unwrap();
+    assert_eq!(
+        (after.patients, after.search_tokens),
+        (before.patients, before.search_tokens)
+    );
+    let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    assert_eq!(lengths(&c), vec![8], "every token rewritten");
+    assert!(s.verify().unwrap().is_clean());
+    let mut found = 0;
+    for ((facility, _), (name, _)) in &tree {
+        if name.data_type == "ADT-00" && name.flag.as_char() == '1' {
+            let q = SearchQuery {
+                text: name.patient_id.clone(),
+                ..Default::default()
+            };
+            assert!(hits(&s, q).contains(&(facility.clone(), name.patient_id.clone())));
+            found += 1;
+        }
+    }
+    assert!(found > 0);
 }

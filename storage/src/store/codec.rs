@@ -116,12 +116,12 @@ impl Codecs {
                 .cctx
                 .compress_using_cdict(&mut frame, bytes, cdict)
                 .is_ok()
-                && frame.len() + 8 < bytes.len()
+                && frame.len() + 10 < bytes.len()
             {
-                let mut body = Vec::with_capacity(frame.len() + 8);
-                body.extend_from_slice(&id.to_be_bytes());
+                let mut body = Vec::with_capacity(frame.len() + 10);
+                put_varint(&mut body, *id);
                 body.extend_from_slice(&frame);
-                return (super::item::CODEC_ZSTD_DICT, body);
+                return (super::item::CODEC_ZSTD_DICT_VARINT, body);
             }
         }
         // The run's context, not `zstd::bulk::compress` (which creates and frees a context per
@@ -138,10 +138,15 @@ impl Codecs {
         }
     }
 
-    /// Decompresses a codec 2 body to at most `cap` bytes.
-    pub fn decompress_dict(&mut self, body: &[u8], cap: usize) -> Option<Vec<u8>> {
-        let (id, frame) = body.split_first_chunk::<8>()?;
-        let ddict = self.dec.get(&i64::from_be_bytes(*id))?;
+    /// Decompresses a codec 2 or 3 body to at most `cap` bytes.
+    pub fn decompress_dict(&mut self, codec: i64, body: &[u8], cap: usize) -> Option<Vec<u8>> {
+        let (id, frame) = if codec == super::item::CODEC_ZSTD_DICT {
+            let (id, frame) = body.split_first_chunk::<8>()?;
+            (i64::from_be_bytes(*id), frame)
+        } else {
+            get_varint(body)?
+        };
+        let ddict = self.dec.get(&id)?;
         let mut out = Vec::with_capacity(cap);
         self.dctx
             .decompress_using_ddict(&mut out, frame, ddict)
@@ -215,6 +220,30 @@ impl Codecs {
 }
 
 /// The token naming a data type's dictionaries.
+/// Appends `v` (a dictionary row id, ≥ 1) as unsigned LEB128.
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    // Row ids are positive; a negative one (never assigned by SQLite here) is written as its
+    // two's-complement bits and read back the same.
+    let mut v = v as u64;
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads an unsigned LEB128 prefix: (value, rest). `None` when cut short or over 64 bits.
+fn get_varint(body: &[u8]) -> Option<(i64, &[u8])> {
+    let mut v: u64 = 0;
+    for (i, &b) in body.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7f).checked_shl(7 * i as u32)?;
+        if b & 0x80 == 0 {
+            return Some((v as i64, &body[i + 1..]));
+        }
+    }
+    None
+}
+
 pub fn kind_token(keys: &Keys, data_type: &str) -> Token {
     keys.token(label::DICTIONARY, &[data_type.as_bytes()])
 }
@@ -233,4 +262,69 @@ pub fn open_dictionary(
         sealed,
     )
     .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_and_reject_cut_input() {
+        for v in [1i64, 5, 127, 128, 300, 16_383, 16_384, i64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            out.extend_from_slice(b"rest");
+            assert_eq!(get_varint(&out), Some((v, &b"rest"[..])), "{v}");
+        }
+        let mut one = Vec::new();
+        put_varint(&mut one, 5);
+        assert_eq!(one, [5], "one byte for the first 127 dictionaries");
+        assert_eq!(get_varint(&[0x80]), None);
+        assert_eq!(get_varint(&[]), None);
+    }
+
+    #[test]
+    fn dictionary_bodies_are_codec_3_and_codec_2_bodies_still_open() {
+        let samples: Vec<Vec<u8>> = (0..400)
+            .map(|i| {
+                format!(
+                    "MSH|^~\\&|HIS|0400000001|||2025010{}|ADT^A08|{i}|P|2.5\rPID|||{i}||",
+                    i % 10
+                )
+                .into_bytes()
+            })
+            .collect();
+        let dict = zstd::dict::from_samples(&samples, DICT_BYTES).unwrap();
+        let kind = [9u8; crypto::TOKEN_LEN];
+        let mut c = Codecs {
+            cctx: CCtx::create(),
+            dctx: DCtx::create(),
+            enc: HashMap::new(),
+            dec: HashMap::new(),
+            samples: HashMap::new(),
+            untrainable: Vec::new(),
+            train_samples: TRAIN_SAMPLES_DEFAULT,
+        };
+        c.dec.insert(5, DDict::create(&dict));
+        c.enc.insert(kind, (5, CDict::create(&dict, ZSTD_LEVEL)));
+        let bytes = samples[123].repeat(3);
+        let (codec, body) = c.compress(Some(&kind), &bytes);
+        assert_eq!(codec, super::super::item::CODEC_ZSTD_DICT_VARINT);
+        assert_eq!(body[0], 5, "the dictionary id in one byte");
+        assert_eq!(
+            c.decompress_dict(codec, &body, bytes.len()),
+            Some(bytes.clone())
+        );
+        // The same frame as a codec 2 body (8-byte id), as written before.
+        let mut old = 5i64.to_be_bytes().to_vec();
+        old.extend_from_slice(&body[1..]);
+        assert_eq!(
+            c.decompress_dict(super::super::item::CODEC_ZSTD_DICT, &old, bytes.len()),
+            Some(bytes)
+        );
+        // An unknown dictionary id opens nothing.
+        let mut unknown = vec![6u8];
+        unknown.extend_from_slice(&body[1..]);
+        assert_eq!(c.decompress_dict(codec, &unknown, 1 << 16), None);
+    }
 }

@@ -46,6 +46,8 @@ pub mod label {
     pub const DICTIONARY: &[u8] = b"dictionary";
     /// Patient-search tokens; the first part names the field (`kana`, `kanap`, `id` …).
     pub const SEARCH: &[u8] = b"search";
+    /// Derived nonces of sealed paths (not a lookup token; never stored as one).
+    pub const PATH_NONCE: &[u8] = b"path-nonce";
 }
 
 /// Associated-data prefixes: one per kind of sealed record.
@@ -113,6 +115,18 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<([u8; NONCE_LEN], Vec<u8>), SealFailed> {
     let nonce: [u8; NONCE_LEN] = random(rng)?;
+    Ok((nonce, seal_with_nonce(key, nonce, aad_parts, plaintext)?))
+}
+
+/// Seals `plaintext` under a nonce the caller derived. Only for plaintexts that are a pure
+/// function of what the nonce was derived from, so one nonce never seals two different
+/// plaintexts (the argument for each use is at its caller: `sealed_path.rs`).
+pub fn seal_with_nonce(
+    key: &LessSafeKey,
+    nonce: [u8; NONCE_LEN],
+    aad_parts: &[&[u8]],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealFailed> {
     let mut buf = Vec::with_capacity(plaintext.len() + aead::AES_256_GCM.tag_len());
     buf.extend_from_slice(plaintext);
     key.seal_in_place_append_tag(
@@ -121,7 +135,7 @@ pub fn seal(
         &mut buf,
     )
     .map_err(|_| SealFailed)?;
-    Ok((nonce, buf))
+    Ok(buf)
 }
 
 pub fn open(

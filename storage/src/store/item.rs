@@ -23,7 +23,16 @@ pub const CODEC_RAW: i64 = 0;
 /// as reading the file on a small ARM core).
 pub const CODEC_ZSTD: i64 = 1;
 /// Body = dictionary id (8 bytes BE) ‖ zstd frame with that trained dictionary (`codec.rs`).
+/// Read only: written before codec 3.
 pub const CODEC_ZSTD_DICT: i64 = 2;
+/// Body = dictionary id (LEB128, 1 byte for the first 127 dictionaries) ‖ zstd frame with that
+/// dictionary: codec 2 less 7 bytes per item. Written since schema 7 code.
+pub const CODEC_ZSTD_DICT_VARINT: i64 = 3;
+
+/// Whether a codec compresses with a trained dictionary.
+pub fn uses_dictionary(codec: i64) -> bool {
+    codec == CODEC_ZSTD_DICT || codec == CODEC_ZSTD_DICT_VARINT
+}
 
 /// Associated data of an item body: its address, size and codec, so a body moved to another
 /// row, or a row whose size or codec was edited, fails authentication.
@@ -69,7 +78,7 @@ pub fn put(
     }
     let (codec, body) = codecs.compress(kind, bytes);
     if let Some(kind) = kind
-        && codec != CODEC_ZSTD_DICT
+        && !uses_dictionary(codec)
     {
         codecs
             .sample(conn, keys, rng, kind, bytes)
@@ -121,13 +130,13 @@ pub fn decode(
                 .ok_or(ReadError::Decompress)?;
             zstd::bulk::decompress(&plain, cap).map_err(|_| ReadError::Decompress)?
         }
-        CODEC_ZSTD_DICT => {
+        CODEC_ZSTD_DICT | CODEC_ZSTD_DICT_VARINT => {
             let cap = usize::try_from(size)
                 .ok()
                 .filter(|&n| n as u64 <= FILE_BYTES_MAX)
                 .ok_or(ReadError::Decompress)?;
             codecs
-                .decompress_dict(&plain, cap)
+                .decompress_dict(codec, &plain, cap)
                 .ok_or(ReadError::Decompress)?
         }
         other => return Err(ReadError::Codec(other)),

@@ -352,7 +352,8 @@ impl Store {
                 identity_public: node.3,
             },
         };
-        // A store migrated from schema 1 has locations but no patient index yet.
+        // A store migrated from schema 1 has locations but no patient index yet; one migrated
+        // from schema 6 has had its index emptied (tokens changed length in 7).
         if patient::needs_rebuild(&store.conn)? {
             store.rebuild_patient_index()?;
         }
@@ -387,7 +388,7 @@ impl Store {
             patients: q("SELECT count(*) FROM patient")?,
             search_tokens: q("SELECT count(*) FROM search")?,
             dictionaries: q("SELECT count(*) FROM dictionary")?,
-            dictionary_items: q("SELECT count(*) FROM item WHERE codec = 2")?,
+            dictionary_items: q("SELECT count(*) FROM item WHERE codec IN (2, 3)")?,
         })
     }
 }
@@ -407,7 +408,7 @@ pub struct Stats {
     pub patients: u64,
     pub search_tokens: u64,
     pub dictionaries: u64,
-    /// Items stored with a trained dictionary (codec 2).
+    /// Items stored with a trained dictionary (codec 2 or 3).
     pub dictionary_items: u64,
 }
 

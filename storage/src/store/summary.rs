@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::crypto::Keys;
 use super::error::{SummaryError, db};
 use super::patient::{PatientRecord, patient_token};
-use super::{Store, is_facility_code, item};
+use super::{Store, is_facility_code, item, schema};
 use crate::ssmix2::extract::{self, Clinical, Coded, MedicationOrder};
 use crate::ssmix2::hl7::Message;
 use crate::ssmix2::jis;
@@ -212,6 +212,13 @@ pub struct Summary {
     pub files_total: usize,
 }
 
+/// A patient's files: ?1 patient token, ?2 facility, ?3 the token's first
+/// [`schema::PATIENT_PREFIX_LEN`] bytes, which is what `location_patient` indexes (schema 7).
+pub(crate) const PATIENT_FILES_SQL: &str =
+    "SELECT path_token, path_nonce, path_sealed, item_id FROM location
+     WHERE substr(patient_token, 1, 4) = ?3 AND patient_token = ?1 AND facility = ?2
+       AND quarantined = 0";
+
 /// Opens a sealed relative path and parses its file name.
 pub fn open_name(
     keys: &Keys,
@@ -317,15 +324,13 @@ impl Store {
         let mut files = Vec::new();
         let mut total = 0usize;
         {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT path_token, path_nonce, path_sealed, item_id FROM location
-                     WHERE patient_token = ?1 AND facility = ?2 AND quarantined = 0",
-                )
-                .map_err(&e)?;
+            let mut stmt = self.conn.prepare_cached(PATIENT_FILES_SQL).map_err(&e)?;
             let mut rows = stmt
-                .query(rusqlite::params![&pt[..], facility])
+                .query(rusqlite::params![
+                    &pt[..],
+                    facility,
+                    &pt[..schema::PATIENT_PREFIX_LEN]
+                ])
                 .map_err(&e)?;
             while let Some(r) = rows.next().map_err(&e)? {
                 total += 1;
