@@ -741,8 +741,11 @@ fn scan_dir(
         },
         None => None,
     };
-    // With `full`, a directory recorded with this stat is listed anyway but not written again.
-    let already_recorded = recorded.is_some();
+    // With `full`, a directory recorded with this stat is listed anyway, and written again only
+    // if its counts differ (a file rewritten in place may have changed its verdict).
+    let recorded_counts = recorded
+        .as_ref()
+        .map(|r| (r.files, r.quarantined, r.subdirs));
     let known = if ctx.full { None } else { recorded };
     if let Some(row) = &known
         && !row.subdirs
@@ -832,6 +835,7 @@ fn scan_dir(
             i128::try_from(d.as_nanos()).unwrap_or(i128::MAX)
         });
     let racy = changed_at > now.saturating_sub(i128::from(DIR_RACY_SECONDS) * 1_000_000_000);
+    let already_recorded = recorded_counts == Some((files, quarantined, has_subdirs));
     if complete && !already_recorded && !racy {
         let mut stat_token = [0u8; DIR_STAT_LEN];
         stat_token.copy_from_slice(stat);
