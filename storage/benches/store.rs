@@ -157,6 +157,9 @@ fn main() {
     let t = Instant::now();
     let g = generate(&spec, &tree, |_| {}).expect("generate");
     let gen_s = t.elapsed().as_secs_f64();
+    // Each phase's figure also goes to stderr as soon as it is known, so a run cut short still
+    // leaves its figures.
+    eprintln!("bench: generation {gen_s:.1} s");
     let _ = g;
 
     // Walk once: raw bytes, per-type samples for the compression table, known patients.
@@ -267,6 +270,9 @@ fn main() {
     };
     let tar_cat_state = drop_caches();
     let tar_cat_s = tar_cat();
+    eprintln!(
+        "bench: tar>/dev/null {tar_s:.2} s ({tar_state}), warm {tar_warm_s:.2} s; tar|cat {tar_cat_s:.2} s ({tar_cat_state})"
+    );
 
     let opts = InitOptions {
         kdf_iterations: KDF_ITERATIONS_MIN,
@@ -280,11 +286,22 @@ fn main() {
         .import(std::slice::from_ref(&tree), ImportOptions::default())
         .expect("import");
     let import_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "bench: first import {import_s:.1} s ({import_state}), {} files, {:.2} x tar; stages {:?}",
+        s1.files,
+        import_s / tar_s,
+        s1.stages
+    );
     let t = Instant::now();
     let s2 = store
         .import(std::slice::from_ref(&tree), ImportOptions::default())
         .expect("re-import");
     let reimport_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "bench: re-import {reimport_s:.2} s ({:.1} % of first), {} directories skipped",
+        100.0 * reimport_s / import_s,
+        s2.dirs_unchanged
+    );
     assert_eq!(s2.new, 0);
     assert_eq!(s2.files, s1.files, "the re-import accounts for every file");
     // The same with every file stat'ed (`full`: no directory skipped).
@@ -299,6 +316,11 @@ fn main() {
         )
         .expect("full re-import");
     let reimport_full_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "bench: full re-import {reimport_full_s:.2} s ({:.1} % of first); VmHWM {} kB",
+        100.0 * reimport_full_s / import_s,
+        vm_hwm_kb()
+    );
     assert_eq!(s3.new, 0);
     assert_eq!(s3.files, s1.files);
     let stats = store.stats().expect("stats");
