@@ -59,6 +59,10 @@ pub struct ImportArgs {
     /// Print `{"files":…,"new":…,"unchanged":…,"quarantined":…,"bytes":…,"seconds":…}`.
     #[arg(long)]
     json: bool,
+    /// Stat every file, also in directories unchanged since their last complete import (which
+    /// are otherwise counted without a look): catches files rewritten in place.
+    #[arg(long)]
+    full: bool,
     #[command(flatten)]
     pass: PassphraseArgs,
 }
@@ -188,6 +192,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         &args.roots,
         ImportOptions {
             progress: Some(&mut report),
+            full: args.full,
             ..ImportOptions::default()
         },
     );

@@ -121,6 +121,7 @@ fn run(ack_before_commit: bool, seed: u64) -> Outcome {
                 batch_files_max: BATCH,
                 progress: Some(&mut hook),
                 dictionary_samples: 8,
+                ..ImportOptions::default()
             },
         )
         .unwrap();

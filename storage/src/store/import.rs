@@ -44,9 +44,19 @@ use crate::ssmix2::path::{ConditionFlag, FileName};
 mod files;
 pub use files::ImportedFile;
 
-/// Files per committed batch. 1,000 keeps a batch's WAL growth near 3 MB for typical messages
-/// while amortising the `FULL` commit's fsync (≈1 ms on SSD) to about 1 µs per file.
-pub const BATCH_FILES_MAX: u64 = 1_000;
+/// Files per committed batch. Each commit writes every index page the batch touched to the WAL
+/// and fsyncs it; at 1,000 files per batch the commits were a third of the writer's time at
+/// 100,000 patients (random path-token inserts touch one index page per file, so the pages per
+/// commit stay near the files per commit until batches are large). 10,000 keeps a batch's WAL
+/// growth near 40 MB; [`BATCH_SECONDS_MAX`] bounds how much a kill can lose in time.
+pub const BATCH_FILES_MAX: u64 = 10_000;
+/// Seconds a batch stays open at most: an interrupted import redoes at most this much work
+/// (plus the file in hand), and progress is acknowledged at least this often.
+pub const BATCH_SECONDS_MAX: f64 = 5.0;
+/// Threads that walk, stat, read, hash and validate (the scanner). A cold tree is read at queue
+/// depth 1 by one thread (a clock of disk latencies per directory and file); four overlap those
+/// waits and the validator's CPU. Each holds one directory listing and one read-only connection.
+const SCAN_THREADS: usize = 4;
 /// Read bytes per committed batch, so a tree of large files still commits regularly.
 pub const BATCH_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// Bytes of the stat token stored per location. It is never looked up, only compared with the
@@ -79,6 +89,10 @@ pub struct ImportSummary {
     /// Bytes read and hashed in this run.
     pub bytes: u64,
     pub seconds: f64,
+    /// Directories whose files were counted unchanged without a look at each (unchanged since
+    /// their last complete import; none with `full`). Not part of `--json`.
+    #[serde(skip)]
+    pub dirs_unchanged: u64,
     /// Seconds spent in each stage (for the benchmark's profile; not part of `--json`).
     #[serde(skip)]
     pub stages: ImportStages,
@@ -169,6 +183,10 @@ pub struct ImportOptions<'a> {
     /// New items of a data type collected before its dictionary is trained
     /// ([`super::TRAIN_SAMPLES_DEFAULT`]); tests lower it to train on small trees.
     pub dictionary_samples: usize,
+    /// Stat every file, even in directories whose (inode, mtime, ctime) is unchanged since
+    /// their last complete import: catches files rewritten in place, which standardized
+    /// storage never does (ARCHITECTURE.md, Import).
+    pub full: bool,
 }
 
 impl Default for ImportOptions<'_> {
@@ -177,6 +195,7 @@ impl Default for ImportOptions<'_> {
             batch_files_max: BATCH_FILES_MAX,
             progress: None,
             dictionary_samples: super::codec::TRAIN_SAMPLES_DEFAULT,
+            full: false,
         }
     }
 }
@@ -186,6 +205,7 @@ impl std::fmt::Debug for ImportOptions<'_> {
         f.debug_struct("ImportOptions")
             .field("batch_files_max", &self.batch_files_max)
             .field("progress", &self.progress.is_some())
+            .field("full", &self.full)
             .finish()
     }
 }
@@ -269,6 +289,17 @@ enum Scan {
     File(Box<Scanned>),
     /// The scanner could not go on (a database error in its lookup).
     Failed(ImportError),
+    /// A directory unchanged since its last complete import: its files were not looked at.
+    UnchangedDir { files: u64, quarantined: u64 },
+    /// Every file of a directory was sent before this (by the same thread, so the writer gets
+    /// them first): record the directory's stat for the next run.
+    DirDone {
+        dir_token: Token,
+        stat_token: [u8; DIR_STAT_LEN],
+        files: u64,
+        quarantined: u64,
+        subdirs: bool,
+    },
 }
 
 /// A read file with everything computed from its bytes and path alone.
@@ -376,21 +407,22 @@ impl Store {
             rng: &self.rng,
             codecs: &self.codecs,
         };
+        ensure_dir_table(&self.conn)?;
+        let full = opts.full;
         let keys = &self.keys;
         let budget = Budget::new();
         let (tx, rx) = mpsc::sync_channel::<Chunk>(AHEAD_CHUNKS_MAX);
         std::thread::scope(|scope| {
             let scanner = scope.spawn(|| {
-                let mut st = ImportStages::default();
                 let t = Instant::now();
-                scan(
+                let mut st = scan(
                     roots,
                     &own_facility,
                     db_path.as_deref(),
                     keys,
                     &budget,
                     &tx,
-                    &mut st,
+                    full,
                 );
                 st.scanner_wall = t.elapsed().as_secs_f64();
                 drop(tx);
@@ -415,8 +447,84 @@ impl Store {
     }
 }
 
-/// The scanner: walks every root in order and sends one [`Scan`] per non-directory entry.
-/// Returns when done, when the writer hangs up, or after sending a failure.
+/// A directory waiting to be listed by a scanner thread.
+struct DirJob {
+    facility: Arc<str>,
+    storage_root: Arc<Path>,
+    dir: PathBuf,
+}
+
+/// The scanner threads' shared stack of directories still to list, depth first (LIFO), so it
+/// holds at most the siblings pending along each thread's current path: bounded by the tree's
+/// depth × fan-out, not by its file count.
+struct DirQueue {
+    state: Mutex<DirState>,
+    changed: Condvar,
+}
+
+struct DirState {
+    stack: Vec<DirJob>,
+    /// Threads listing a directory (which may push more).
+    busy: usize,
+    stop: bool,
+}
+
+impl DirQueue {
+    /// The next directory, or `None` when the walk is over (or stopped).
+    fn pop(&self) -> Option<DirJob> {
+        // A poisoned lock only means another scanner panicked; the stack is still consistent.
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if s.stop {
+                return None;
+            }
+            if let Some(job) = s.stack.pop() {
+                s.busy += 1;
+                return Some(job);
+            }
+            if s.busy == 0 {
+                self.changed.notify_all();
+                return None;
+            }
+            s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn push(&self, jobs: impl DoubleEndedIterator<Item = DirJob>) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // Reversed, so the first subdirectory by name is listed first.
+        s.stack.extend(jobs.rev());
+        self.changed.notify_all();
+    }
+
+    fn done(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.busy = s.busy.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.stop = true;
+        self.changed.notify_all();
+    }
+}
+
+/// What the scanner threads share besides the queue.
+struct ScanCtx<'a> {
+    db_path: Option<&'a Path>,
+    keys: &'a Keys,
+    budget: &'a Budget,
+    tx: &'a mpsc::SyncSender<Chunk>,
+    /// Stat every file even in directories unchanged since their last complete import.
+    full: bool,
+    queue: DirQueue,
+}
+
+/// The scanner: [`SCAN_THREADS`] threads list directories from a shared stack and send one
+/// [`Scan`] per non-directory entry (or one per unchanged directory). Returns when the walk is
+/// done, when the writer hangs up, or after a failure was sent. Stages are summed over the
+/// threads.
 fn scan(
     roots: &[PathBuf],
     own_facility: &Arc<str>,
@@ -424,13 +532,61 @@ fn scan(
     keys: &Keys,
     budget: &Budget,
     tx: &mpsc::SyncSender<Chunk>,
-    st: &mut ImportStages,
-) {
-    // Sends a chunk; false when the scanner must stop (writer gone or halted).
-    let send = |chunk: Chunk| budget.take(chunk.bytes) && tx.send(chunk).is_ok();
-    // The scanner's own read-only connection sees committed locations only. A location the
-    // writer has not committed yet is found by the writer's own lookup instead.
-    let lookup = match db_path.map(|p| {
+    full: bool,
+) -> ImportStages {
+    let mut st = ImportStages::default();
+    let mut jobs = Vec::new();
+    for root in roots {
+        for storage_root in check::storage_roots(root) {
+            let facility: Arc<str> = storage_root
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| is_facility_code(n))
+                .map_or_else(|| Arc::clone(own_facility), Arc::from);
+            jobs.push(DirJob {
+                facility,
+                dir: storage_root.clone(),
+                storage_root: Arc::from(storage_root.as_path()),
+            });
+        }
+    }
+    let ctx = ScanCtx {
+        db_path,
+        keys,
+        budget,
+        tx,
+        full,
+        queue: DirQueue {
+            state: Mutex::new(DirState {
+                stack: Vec::new(),
+                busy: 0,
+                stop: false,
+            }),
+            changed: Condvar::new(),
+        },
+    };
+    ctx.queue.push(jobs.into_iter());
+    let stages: Vec<ImportStages> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..SCAN_THREADS)
+            .map(|_| scope.spawn(|| scan_thread(&ctx)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_default())
+            .collect()
+    });
+    for s in &stages {
+        st.add_scan(s);
+    }
+    st
+}
+
+/// One scanner thread: lists directories until the stack is empty.
+fn scan_thread(ctx: &ScanCtx<'_>) -> ImportStages {
+    let mut st = ImportStages::default();
+    // Each thread's own read-only connection sees committed rows only. A location the writer
+    // has not committed yet is found by the writer's own lookup instead.
+    let lookup = match ctx.db_path.map(|p| {
         Connection::open_with_flags(
             p,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -439,65 +595,261 @@ fn scan(
         None => None,
         Some(Ok(conn)) => Some(conn),
         Some(Err(e)) => {
-            let _ = tx.send(Chunk {
+            let _ = ctx.tx.send(Chunk {
                 scans: vec![Scan::Failed(
                     db("opening the scanner's connection")(e).into(),
                 )],
                 bytes: 0,
             });
-            return;
+            ctx.queue.stop();
+            return st;
         }
     };
     let mut chunk = Chunk::default();
-    for root in roots {
-        for storage_root in check::storage_roots(root) {
-            let facility: Arc<str> = storage_root
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|n| is_facility_code(n))
-                .map_or_else(|| Arc::clone(own_facility), Arc::from);
-            let mut walker = walkdir::WalkDir::new(&storage_root)
-                .follow_links(false)
-                .sort_by_file_name()
-                .into_iter();
-            loop {
-                let mut t = Instant::now();
-                let Some(entry) = walker.next() else { break };
-                lap(&mut t, &mut st.walk);
-                let msg = match entry {
-                    Err(_) => Scan::Skipped,
-                    Ok(entry) if entry.file_type().is_dir() => continue,
-                    Ok(entry) if !entry.file_type().is_file() => Scan::Skipped,
-                    Ok(entry) => match scan_file(
-                        lookup.as_ref(),
-                        keys,
-                        &facility,
-                        &storage_root,
-                        entry.path(),
-                        st,
-                    ) {
-                        Ok(msg) => msg,
-                        Err(e) => Scan::Failed(e),
-                    },
-                };
-                let failed = matches!(msg, Scan::Failed(_));
-                if let Scan::File(f) = &msg {
-                    chunk.bytes += f.bytes.len() as u64;
-                }
-                chunk.scans.push(msg);
-                if (failed
-                    || chunk.scans.len() >= CHUNK_FILES_MAX
-                    || chunk.bytes >= CHUNK_BYTES_MAX)
-                    && (!send(std::mem::take(&mut chunk)) || failed)
-                {
-                    return;
-                }
+    // Sends a chunk; false when the scanner must stop (writer gone or halted).
+    let send = |chunk: Chunk| ctx.budget.take(chunk.bytes) && ctx.tx.send(chunk).is_ok();
+    let mut go_on = true;
+    while go_on && let Some(job) = ctx.queue.pop() {
+        let mut emit = |msg: Scan, chunk: &mut Chunk| -> bool {
+            let failed = matches!(msg, Scan::Failed(_));
+            if let Scan::File(f) = &msg {
+                chunk.bytes += f.bytes.len() as u64;
             }
+            chunk.scans.push(msg);
+            if failed || chunk.scans.len() >= CHUNK_FILES_MAX || chunk.bytes >= CHUNK_BYTES_MAX {
+                return send(std::mem::take(chunk)) && !failed;
+            }
+            true
+        };
+        go_on = scan_dir(ctx, lookup.as_ref(), &job, &mut chunk, &mut emit, &mut st);
+        ctx.queue.done();
+    }
+    if go_on && !chunk.scans.is_empty() {
+        go_on = send(chunk);
+    }
+    if !go_on {
+        ctx.queue.stop();
+    }
+    st
+}
+
+/// Bytes of a directory's stat token kept in `import_dir` (2⁻⁶⁴ chance that a changed
+/// directory keeps its token, as for files' [`STAT_TOKEN_LEN`]).
+const DIR_STAT_LEN: usize = 8;
+/// Bytes of a directory's keyed path token (which covers the facility) kept as the key of
+/// `import_dir`: 8 bytes (a 16-byte token and the facility column cost 27 more bytes per row,
+/// 1.8 M rows at 100,000 patients). Two directories whose tokens collide (about 10⁻⁷ for 1.8 M
+/// directories) share a row: each finds the other's stat and is listed again, never skipped
+/// wrongly.
+const DIR_TOKEN_LEN: usize = 8;
+/// A directory changed less than this long before it was listed is not recorded as complete:
+/// file-system timestamps are coarse (a clock tick), so a file created in the same tick after
+/// the listing could leave the directory's mtime unchanged.
+const DIR_RACY_SECONDS: i64 = 2;
+
+/// A directory's row in `import_dir`: its stat when it was last imported completely.
+struct DirRow {
+    stat: Vec<u8>,
+    files: u64,
+    quarantined: u64,
+    subdirs: bool,
+}
+
+/// Creates the per-directory index if this store has none yet (it only speeds up re-imports:
+/// a missing or emptied table means a full stat walk).
+fn ensure_dir_table(conn: &Connection) -> Result<(), DbError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS import_dir (
+             dir_token BLOB PRIMARY KEY,
+             stat_token BLOB NOT NULL,
+             files INTEGER NOT NULL,
+             quarantined INTEGER NOT NULL,
+             subdirs INTEGER NOT NULL
+         ) WITHOUT ROWID",
+    )
+    .map_err(db("creating the import directory index"))
+}
+
+fn find_dir(conn: &Connection, dir_token: &Token) -> Result<Option<DirRow>, ImportError> {
+    conn.prepare_cached(
+        "SELECT stat_token, files, quarantined, subdirs FROM import_dir WHERE dir_token = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![&dir_token[..DIR_TOKEN_LEN]], |r| {
+            Ok(DirRow {
+                stat: r.get(0)?,
+                files: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                quarantined: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                subdirs: r.get::<_, i64>(3)? != 0,
+            })
+        })
+        .optional()
+    })
+    .map_err(|e| db("looking up a directory")(e).into())
+}
+
+/// The stat of a directory that changes whenever an entry is created, renamed or deleted in it.
+fn dir_stat_token(keys: &Keys, meta: &fs::Metadata) -> Token {
+    keys.token(
+        label::STAT,
+        &[
+            b"dir",
+            &meta.ino().to_be_bytes(),
+            &meta.dev().to_be_bytes(),
+            &meta.mtime().to_be_bytes(),
+            &meta.mtime_nsec().to_be_bytes(),
+            &meta.ctime().to_be_bytes(),
+            &meta.ctime_nsec().to_be_bytes(),
+        ],
+    )
+}
+
+/// Lists one directory: pushes its subdirectories, and either reports its files unchanged as a
+/// whole (its stat is the one recorded after its last complete import, and not `full`) or
+/// scans each file. A directory whose files were all scanned is recorded (`Scan::DirDone`,
+/// written by the writer after them). False when the scanner must stop.
+fn scan_dir(
+    ctx: &ScanCtx<'_>,
+    lookup: Option<&Connection>,
+    job: &DirJob,
+    chunk: &mut Chunk,
+    emit: &mut dyn FnMut(Scan, &mut Chunk) -> bool,
+    st: &mut ImportStages,
+) -> bool {
+    let mut t = Instant::now();
+    let Ok(meta) = fs::metadata(&job.dir) else {
+        return emit(Scan::Skipped, chunk);
+    };
+    let rel_dir = job
+        .dir
+        .strip_prefix(&*job.storage_root)
+        .map(|r| r.as_os_str().as_bytes())
+        .unwrap_or_default();
+    // A trailing '/' keeps directory tokens apart from file tokens (no file path ends in one).
+    let mut dir_key = rel_dir.to_vec();
+    dir_key.push(b'/');
+    let dir_token = ctx
+        .keys
+        .token(label::PATH, &[job.facility.as_bytes(), &dir_key]);
+    let stat_full = dir_stat_token(ctx.keys, &meta);
+    let stat = &stat_full[..DIR_STAT_LEN];
+    let recorded = match lookup {
+        Some(conn) => match find_dir(conn, &dir_token) {
+            Ok(row) => row.filter(|r| r.stat == stat),
+            Err(e) => return emit(Scan::Failed(e), chunk),
+        },
+        None => None,
+    };
+    // With `full`, a directory recorded with this stat is listed anyway, and written again only
+    // if its counts differ (a file rewritten in place may have changed its verdict).
+    let recorded_counts = recorded
+        .as_ref()
+        .map(|r| (r.files, r.quarantined, r.subdirs));
+    let known = if ctx.full { None } else { recorded };
+    if let Some(row) = &known
+        && !row.subdirs
+    {
+        // Unchanged and without subdirectories: not even listed.
+        lap(&mut t, &mut st.walk);
+        return emit(
+            Scan::UnchangedDir {
+                files: row.files,
+                quarantined: row.quarantined,
+            },
+            chunk,
+        );
+    }
+    let Ok(read) = fs::read_dir(&job.dir) else {
+        return emit(Scan::Skipped, chunk);
+    };
+    let mut entries: Vec<(std::ffi::OsString, Option<fs::FileType>)> = read
+        .map(|e| match e {
+            Ok(e) => (e.file_name(), e.file_type().ok()),
+            Err(_) => (std::ffi::OsString::new(), None),
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let subdirs: Vec<DirJob> = entries
+        .iter()
+        .filter(|(_, ft)| ft.is_some_and(|f| f.is_dir()))
+        .map(|(name, _)| DirJob {
+            facility: Arc::clone(&job.facility),
+            storage_root: Arc::clone(&job.storage_root),
+            dir: job.dir.join(name),
+        })
+        .collect();
+    let has_subdirs = !subdirs.is_empty();
+    ctx.queue.push(subdirs.into_iter());
+    lap(&mut t, &mut st.walk);
+    if let Some(row) = known {
+        return emit(
+            Scan::UnchangedDir {
+                files: row.files,
+                quarantined: row.quarantined,
+            },
+            chunk,
+        );
+    }
+    let (mut files, mut quarantined, mut complete) = (0u64, 0u64, true);
+    for (name, ft) in &entries {
+        if ft.is_some_and(|f| f.is_dir()) {
+            continue;
+        }
+        let msg = if ft.is_some_and(|f| f.is_file()) {
+            match scan_file(
+                lookup,
+                ctx.keys,
+                &job.facility,
+                &job.storage_root,
+                &job.dir.join(name),
+                st,
+            ) {
+                Ok(msg) => msg,
+                Err(e) => Scan::Failed(e),
+            }
+        } else {
+            Scan::Skipped
+        };
+        match &msg {
+            Scan::Skipped | Scan::Failed(_) => complete = false,
+            Scan::Unchanged { quarantined: q } => {
+                files += 1;
+                quarantined += u64::from(*q);
+            }
+            Scan::File(f) => {
+                files += 1;
+                quarantined += u64::from(matches!(f.verdict, Judged::Quarantine(_)));
+            }
+            Scan::UnchangedDir { .. } | Scan::DirDone { .. } => {}
+        }
+        if !emit(msg, chunk) {
+            return false;
         }
     }
-    if !chunk.scans.is_empty() {
-        send(chunk);
+    let ns = |secs: i64, nsec: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsec);
+    let changed_at = ns(meta.mtime(), meta.mtime_nsec()).max(ns(meta.ctime(), meta.ctime_nsec()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(i128::MAX, |d| {
+            i128::try_from(d.as_nanos()).unwrap_or(i128::MAX)
+        });
+    let racy = changed_at > now.saturating_sub(i128::from(DIR_RACY_SECONDS) * 1_000_000_000);
+    let already_recorded = recorded_counts == Some((files, quarantined, has_subdirs));
+    if complete && !already_recorded && !racy {
+        let mut stat_token = [0u8; DIR_STAT_LEN];
+        stat_token.copy_from_slice(stat);
+        return emit(
+            Scan::DirDone {
+                dir_token,
+                stat_token,
+                files,
+                quarantined,
+                subdirs: has_subdirs,
+            },
+            chunk,
+        );
     }
+    true
 }
 
 /// The scanner's part of one regular file: tokens, the committed-stat check, and for a file
@@ -588,6 +940,8 @@ fn import_file(
             write_file(ctx, *file, &mut stages)
         }
         Scan::Failed(error) => Err(error),
+        // `scan_file` sends neither: they come from `scan_dir`.
+        Scan::UnchangedDir { .. } | Scan::DirDone { .. } => Ok(Outcome::Skipped),
     }
 }
 
@@ -640,6 +994,7 @@ fn write_all(
     let mut summary = ImportSummary::default();
     let mut committed_files = 0u64;
     let mut batch = Batch::begin(ctx.conn)?;
+    let mut batch_opened = Instant::now();
     let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
     loop {
         let mut t = Instant::now();
@@ -648,36 +1003,53 @@ fn write_all(
         for msg in chunk.scans {
             let outcome = match msg {
                 Scan::Failed(e) => return Err(e),
-                Scan::Skipped => Outcome::Skipped,
-                Scan::Unchanged { quarantined: true } => Outcome::UnchangedQuarantined,
-                Scan::Unchanged { quarantined: false } => Outcome::Unchanged,
+                Scan::Skipped => Some(Outcome::Skipped),
+                Scan::Unchanged { quarantined: true } => Some(Outcome::UnchangedQuarantined),
+                Scan::Unchanged { quarantined: false } => Some(Outcome::Unchanged),
+                Scan::UnchangedDir { files, quarantined } => {
+                    summary.files += files;
+                    summary.unchanged += files.saturating_sub(quarantined);
+                    summary.quarantined += quarantined;
+                    summary.dirs_unchanged += 1;
+                    None
+                }
+                Scan::DirDone {
+                    dir_token,
+                    stat_token,
+                    files,
+                    quarantined,
+                    subdirs,
+                } => {
+                    let mut t = Instant::now();
+                    ctx.conn
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO import_dir
+                             (dir_token, stat_token, files, quarantined, subdirs)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                &dir_token[..DIR_TOKEN_LEN],
+                                &stat_token[..],
+                                i64::try_from(files).unwrap_or(i64::MAX),
+                                i64::try_from(quarantined).unwrap_or(i64::MAX),
+                                subdirs
+                            ])
+                        })
+                        .map_err(db("recording an imported directory"))?;
+                    lap(&mut t, &mut summary.stages.db_write);
+                    continue;
+                }
                 Scan::File(file) => {
                     let size = file.bytes.len() as u64;
                     summary.bytes += size;
                     batch_bytes += size;
-                    write_file(ctx, *file, &mut summary.stages)?
+                    Some(write_file(ctx, *file, &mut summary.stages)?)
                 }
             };
             match outcome {
-                Outcome::New {
-                    renamed,
-                    item_added,
-                } => {
-                    summary.new += 1;
-                    summary.renamed += u64::from(renamed);
-                    summary.items_added += u64::from(item_added);
-                }
-                Outcome::Unchanged => summary.unchanged += 1,
-                Outcome::Quarantined { item_added } => {
-                    summary.quarantined += 1;
-                    summary.items_added += u64::from(item_added);
-                }
-                Outcome::UnchangedQuarantined => summary.quarantined += 1,
-                Outcome::Skipped => summary.skipped += 1,
-            }
-            if !matches!(outcome, Outcome::Skipped) {
-                summary.files += 1;
-                batch_files += 1;
+                None => {}
+                Some(outcome) => count(&mut summary, &mut batch_files, outcome),
             }
             summary.seconds = started.elapsed().as_secs_f64();
             if let Some(progress) = opts.progress.as_mut()
@@ -688,12 +1060,16 @@ fn write_all(
                     files: committed_files,
                 });
             }
-            if batch_files >= batch_files_max || batch_bytes >= BATCH_BYTES_MAX {
+            if batch_files >= batch_files_max
+                || batch_bytes >= BATCH_BYTES_MAX
+                || batch_opened.elapsed().as_secs_f64() >= BATCH_SECONDS_MAX
+            {
                 let mut t = Instant::now();
                 batch.commit()?;
                 lap(&mut t, &mut summary.stages.commit);
                 committed_files = summary.files;
                 batch = Batch::begin(ctx.conn)?;
+                batch_opened = Instant::now();
                 (batch_files, batch_bytes) = (0, 0);
             }
         }
@@ -703,6 +1079,31 @@ fn write_all(
     batch.commit()?;
     lap(&mut t, &mut summary.stages.commit);
     Ok(summary)
+}
+
+/// Adds one file's outcome to the run's counts.
+fn count(summary: &mut ImportSummary, batch_files: &mut u64, outcome: Outcome) {
+    match outcome {
+        Outcome::New {
+            renamed,
+            item_added,
+        } => {
+            summary.new += 1;
+            summary.renamed += u64::from(renamed);
+            summary.items_added += u64::from(item_added);
+        }
+        Outcome::Unchanged => summary.unchanged += 1,
+        Outcome::Quarantined { item_added } => {
+            summary.quarantined += 1;
+            summary.items_added += u64::from(item_added);
+        }
+        Outcome::UnchangedQuarantined => summary.quarantined += 1,
+        Outcome::Skipped => summary.skipped += 1,
+    }
+    if !matches!(outcome, Outcome::Skipped) {
+        summary.files += 1;
+        *batch_files += 1;
+    }
 }
 
 /// The writer's part of one read file: the location lookup (which also sees this batch's
