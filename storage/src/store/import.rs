@@ -42,7 +42,9 @@ use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
 use crate::ssmix2::path::{ConditionFlag, FileName};
 
 mod files;
+mod received;
 pub use files::ImportedFile;
+pub use received::{RECEIVED_PATH_BYTES_MAX, Received, ReceivedOutcome};
 
 /// Files per committed batch. 1,000 keeps a batch's WAL growth near 3 MB for typical messages
 /// while amortising the `FULL` commit's fsync (≈1 ms on SSD) to about 1 µs per file.
