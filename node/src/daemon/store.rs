@@ -7,19 +7,16 @@
 //! (~100 bytes per item) and an O(N) scan at startup; the sync engineers will give the store
 //! its own `ItemSet` later, and then this copy goes away.
 //!
-//! Received items are stored by writing them as SS-MIX2 files into a private staging directory
-//! (`inbox`, RAM-backed `/dev/shm` by default) and running `Store::import` on it, because the
-//! store has no "insert item with locations" API. That reuses the whole validated, byte-exact
-//! import path (path grammar, quarantine, flag renames, batching, fsync) at the price of the
-//! plaintext living in the staging directory for the length of one batch.
+//! Received items are stored with `Store::insert_received`: the import's per-file rules (path
+//! grammar, quarantine, flag renames, dedup, patient index) applied to the bytes in memory, one
+//! committed transaction per batch, no plaintext on disk. The `inbox` directory now holds only
+//! the prefixes of interrupted transfers (`partial.rs`).
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use kizuna_storage::store::{ImportOptions, ImportSummary, Store};
+use kizuna_storage::store::{ImportSummary, Received, Store};
 use kizuna_sync::{ItemId, ItemSet, Key, MemItemSet};
 
 use super::partial::Partials;
@@ -101,8 +98,8 @@ pub enum StoreActorError {
     Stopped,
     #[error("store failure: {0}")]
     Store(String),
-    #[error("staging directory: {0}")]
-    Inbox(std::io::ErrorKind),
+    #[error("starting the store thread: {0}")]
+    Thread(std::io::ErrorKind),
 }
 
 enum Request {
@@ -186,17 +183,8 @@ impl StoreHandle {
         let thread_changed = Arc::clone(&changed);
         std::thread::Builder::new()
             .name("kizuna-store".into())
-            .spawn(move || {
-                serve(
-                    store,
-                    rx,
-                    thread_set,
-                    thread_classes,
-                    inbox,
-                    &thread_changed,
-                )
-            })
-            .map_err(|e| StoreActorError::Inbox(e.kind()))?;
+            .spawn(move || serve(store, rx, thread_set, thread_classes, &thread_changed))
+            .map_err(|e| StoreActorError::Thread(e.kind()))?;
         Ok(StoreHandle {
             tx,
             set,
@@ -274,10 +262,8 @@ fn serve(
     mut rx: mpsc::Receiver<Request>,
     set: Arc<RwLock<MemItemSet>>,
     classes: Arc<Mutex<ClassCounts>>,
-    inbox: PathBuf,
     changed: &watch::Sender<u64>,
 ) {
-    let mut batch_no = 0u64;
     let mut mirror: Option<Box<Mirror>> = None;
     while let Some(request) = rx.blocking_recv() {
         let before = set.read().map_or(0, |s| ItemSet::len(&*s).unwrap_or(0));
@@ -286,8 +272,7 @@ fn serve(
                 let _ = reply.send(read(&store, &ids));
             }
             Request::Insert { items, reply } => {
-                batch_no += 1;
-                let result = insert(&mut store, &set, &inbox, batch_no, &items);
+                let result = insert(&mut store, &set, &items);
                 if let Ok((_, added)) = &result {
                     let mut c = classes.lock().unwrap_or_else(|p| p.into_inner());
                     c.emergency += added.emergency;
@@ -391,96 +376,66 @@ pub fn safe_components(path: &[u8]) -> Option<Vec<&str>> {
     parts.iter().all(plain).then_some(parts)
 }
 
-fn stage(dir: &Path, items: &[Item]) -> std::io::Result<Vec<bool>> {
-    let mut staged = Vec::with_capacity(items.len());
-    for item in items {
-        let mut any = false;
-        for loc in &item.locations {
-            let Some(parts) = safe_components(&loc.path) else {
-                continue;
-            };
-            if !crate::region::is_facility_code(&loc.facility) {
-                continue;
-            }
-            let mut path = dir.join(&loc.facility);
-            for part in &parts {
-                path.push(part);
-            }
-            if let Some(parent) = path.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)?;
-            }
-            // create_new: two locations of one batch never overwrite each other, and nothing
-            // that already exists is followed.
-            let mut file = match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-            {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            };
-            file.write_all(&item.bytes)?;
-            any = true;
-        }
-        staged.push(any);
-    }
-    Ok(staged)
-}
-
 fn insert(
     store: &mut Store,
     set: &RwLock<MemItemSet>,
-    inbox: &Path,
-    batch_no: u64,
     items: &[Item],
 ) -> Result<(Inserted, ClassCounts), StoreActorError> {
-    let dir = inbox.join(format!("kizuna-inbox-{}-{batch_no}", std::process::id()));
-    // A leftover from a crashed run of this pid is ours; start clean.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| StoreActorError::Inbox(e.kind()))?;
-    let result = stage(&dir, items)
-        .map_err(|e| StoreActorError::Inbox(e.kind()))
-        .and_then(|staged| {
-            if staged.iter().any(|s| *s) {
-                store
-                    .import(std::slice::from_ref(&dir), ImportOptions::default())
-                    .map_err(|e| StoreActorError::Store(e.to_string()))?;
+    // One entry per (item, location) that passes the node's own path rule; the store applies
+    // the import's rules (and refuses what could not come from a tree) itself.
+    let mut received = Vec::new();
+    let mut owner = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        for loc in &item.locations {
+            if safe_components(&loc.path).is_none()
+                || !crate::region::is_facility_code(&loc.facility)
+            {
+                continue;
             }
-            Ok(staged)
-        });
-    // The staged plaintext goes as soon as the import has committed (or failed).
-    let _ = std::fs::remove_dir_all(&dir);
-    let staged = result?;
+            received.push(Received {
+                facility: &loc.facility,
+                relative_path: &loc.path,
+                bytes: &item.bytes,
+            });
+            owner.push(index);
+        }
+    }
+    // The store's rename rule needs a version's lower flag before its higher one, as a
+    // directory walk (sorted by name) would give them; a batch is sorted the same way.
+    let mut order: Vec<usize> = (0..received.len()).collect();
+    order.sort_by(|&a, &b| {
+        (received[a].facility, received[a].relative_path)
+            .cmp(&(received[b].facility, received[b].relative_path))
+    });
+    let sorted: Vec<Received<'_>> = order.iter().map(|&i| received[i]).collect();
+    let (_, outcomes) = if sorted.is_empty() {
+        Default::default()
+    } else {
+        store
+            .insert_received(&sorted)
+            .map_err(|e| StoreActorError::Store(e.to_string()))?
+    };
+    // Per item: held at some location, and quarantined at its first held one.
+    let mut held: Vec<Option<(bool, usize)>> = vec![None; items.len()];
+    for (&i, outcome) in order.iter().zip(&outcomes) {
+        let item = owner[i];
+        if outcome.held() && held[item].is_none() {
+            held[item] = Some((outcome.quarantined(), i));
+        }
+    }
     let mut inserted = Inserted::default();
     let mut classes = ClassCounts::default();
-    for (item, staged) in items.iter().zip(staged) {
-        let held = staged
-            && store
-                .item(&item.id)
-                .map_err(|e| StoreActorError::Store(e.to_string()))?
-                .is_some();
-        if !held {
+    for (item, held) in items.iter().zip(held) {
+        let Some((quarantined, first)) = held else {
             inserted.rejected += 1;
             continue;
-        }
+        };
         // Invariant: a poisoned lock means a panic elsewhere, which is already a bug; keep the
         // set usable rather than cascade.
         let mut set = set.write().unwrap_or_else(|p| p.into_inner());
         if set.insert(key_of(item.id)).unwrap_or(false) {
             inserted.stored += 1;
-            // Quarantine is decided by the import; it is not known here, so a received item
-            // counts in its path's class (a later restart recounts from the store).
-            if let Some(loc) = item.locations.first() {
-                classes.add(&loc.path, false);
-            }
+            classes.add(received[first].relative_path, quarantined);
         }
     }
     Ok((inserted, classes))

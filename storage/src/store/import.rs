@@ -42,7 +42,9 @@ use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
 use crate::ssmix2::path::{ConditionFlag, FileName};
 
 mod files;
+mod received;
 pub use files::ImportedFile;
+pub use received::{RECEIVED_PATH_BYTES_MAX, Received, ReceivedOutcome};
 
 /// Files per committed batch. Each commit writes every index page the batch touched to the WAL
 /// and fsyncs it; at 1,000 files per batch the commits were a third of the writer's time at

@@ -48,7 +48,7 @@ pub use error::{
 pub use export::{ExportSummary, LocationView};
 pub use import::{
     BATCH_BYTES_MAX, BATCH_FILES_MAX, ImportOptions, ImportProgress, ImportStages, ImportSummary,
-    ImportedFile, ProgressFn,
+    ImportedFile, ProgressFn, RECEIVED_PATH_BYTES_MAX, Received, ReceivedOutcome,
 };
 pub use normalize::kana as normalize_kana;
 pub use patient::{KANA_PREFIX_MAX, PatientRecord, SEARCH_RESULTS_MAX, SearchQuery, SearchResults};
