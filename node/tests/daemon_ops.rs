@@ -6,56 +6,19 @@
 //! daemons' JSON logs (the `item set changed` line carries the set's count and digest) or the
 //! file system, under a deadline, and a child is killed on drop.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kizuna");
-const PASS: &str = "correct-horse-battery";
-/// One command, or one phase of a scenario.
+use common::{kizuna, ok, s};
+
+/// One phase of a scenario (commands run under `common::DEADLINE`).
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn kizuna(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("KIZUNA_PASSPHRASE", PASS);
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    let mut child = kizuna(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kizuna");
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("kizuna {args:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "kizuna {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 stdout")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
 
 /// A running daemon, killed on drop; its stderr (JSON log lines) is collected by a thread.
 struct Daemon {

@@ -1,5 +1,5 @@
-//! Helpers shared by the daemon tests (`ops`, `hostile`, `netns`): real `kizuna` processes,
-//! a generated region, admissions. Every child is killed on drop and every wait has a deadline.
+//! Helpers shared by the daemon tests (`daemon_sync`, `daemon_ops`, `ops`, `hostile`, `netns`,
+//! `resume`): real `kizuna` processes, a generated region, admissions. Every child is killed on drop and every wait has a deadline.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
