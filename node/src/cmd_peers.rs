@@ -55,17 +55,6 @@ struct FromStore {
     set_digest: String,
 }
 
-fn passphrase(key_file: Option<&PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
-    if let Some(path) = key_file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(Some(text.lines().next().unwrap_or("").as_bytes().to_vec()));
-    }
-    Ok(std::env::var("KIZUNA_PASSPHRASE")
-        .ok()
-        .map(String::into_bytes))
-}
-
 fn from_store(args: &StatusArgs, pass: &[u8]) -> anyhow::Result<FromStore> {
     let store = Store::open(&args.data, pass)
         .with_context(|| format!("opening {}", args.data.display()))?;
@@ -157,7 +146,7 @@ fn daemon_line(snapshot: Option<&Snapshot>, now: u64) -> String {
 
 pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let snapshot = read_snapshot(&args.data)?;
-    let store = match passphrase(args.key_file.as_ref())? {
+    let store = match crate::cmd_store::passphrase_without_prompt(args.key_file.as_deref())? {
         Some(pass) => Some(from_store(args, &pass)?),
         None => None,
     };

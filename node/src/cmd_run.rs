@@ -2,7 +2,7 @@
 //! async starts here: a tokio runtime with two workers, because nodes are small and share their cores with ingest and the field UI.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -79,15 +79,10 @@ pub struct SyncArgs {
     json: bool,
 }
 
-fn passphrase(key_file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
-    if let Some(path) = key_file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(text.lines().next().unwrap_or("").as_bytes().to_vec());
-    }
-    match std::env::var("KIZUNA_PASSPHRASE") {
-        Ok(p) => Ok(p.into_bytes()),
-        Err(_) => bail!("no passphrase: set KIZUNA_PASSPHRASE or pass --key-file FILE"),
+fn passphrase(key_file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    match crate::cmd_store::passphrase_without_prompt(key_file)? {
+        Some(pass) => Ok(pass),
+        None => bail!("no passphrase: pass --key-file FILE or set KIZUNA_PASSPHRASE"),
     }
 }
 
@@ -149,7 +144,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     init_logging(settings.log_format, &settings.log_level);
-    let pass = passphrase(args.node.key_file.as_ref())?;
+    let pass = passphrase(args.node.key_file.as_deref())?;
     runtime()?.block_on(async move {
         let (node, events) = daemon::start(settings, pass, true).await?;
         let mut terminate =
@@ -175,7 +170,7 @@ pub fn sync(args: &SyncArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     init_logging(settings.log_format, &settings.log_level);
-    let pass = passphrase(args.node.key_file.as_ref())?;
+    let pass = passphrase(args.node.key_file.as_deref())?;
     let peer_addr: libp2p::Multiaddr = args.peer.parse().context("--peer is not a multiaddr")?;
     let json = args.json;
     runtime()?.block_on(async move {

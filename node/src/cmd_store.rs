@@ -1,7 +1,8 @@
 //! `kizuna init | import | export | verify`: the node's data directory from the command line.
 //!
-//! The passphrase comes from `KIZUNA_PASSPHRASE`, from `--key-file FILE` (first line), or from a
-//! prompt when stdin is a terminal, in that order. Messages name the paths the user typed and
+//! The passphrase comes from `--key-file FILE` (first line), from `KIZUNA_PASSPHRASE`, or from a
+//! prompt when stdin is a terminal, in that order (every command that opens the store reads it
+//! through [`passphrase_without_prompt`]). Messages name the paths the user typed and
 //! counts, never paths found inside a tree (they hold patient IDs).
 
 use std::io::{self, IsTerminal, Write};
@@ -94,11 +95,14 @@ pub struct VerifyArgs {
     pass: PassphraseArgs,
 }
 
-fn passphrase(args: &PassphraseArgs, confirm: bool) -> anyhow::Result<Vec<u8>> {
-    if let Ok(p) = std::env::var("KIZUNA_PASSPHRASE") {
-        return Ok(p.into_bytes());
-    }
-    if let Some(file) = &args.key_file {
+/// The passphrase from the sources that need no terminal: the first line of `key_file` (an
+/// explicit flag wins), else `KIZUNA_PASSPHRASE`. `None` when neither is given. A key file
+/// larger than [`KEY_FILE_BYTES_MAX`] is refused; a trailing `\r` (a file written on Windows) is
+/// not part of the passphrase.
+pub(crate) fn passphrase_without_prompt(
+    key_file: Option<&Path>,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(file) = key_file {
         let meta = std::fs::metadata(file)
             .with_context(|| format!("reading key file {}", file.display()))?;
         if meta.len() > KEY_FILE_BYTES_MAX {
@@ -111,7 +115,14 @@ fn passphrase(args: &PassphraseArgs, confirm: bool) -> anyhow::Result<Vec<u8>> {
             std::fs::read(file).with_context(|| format!("reading key file {}", file.display()))?;
         let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        return Ok(line.to_vec());
+        return Ok(Some(line.to_vec()));
+    }
+    Ok(std::env::var_os("KIZUNA_PASSPHRASE").map(|p| p.into_encoded_bytes()))
+}
+
+fn passphrase(args: &PassphraseArgs, confirm: bool) -> anyhow::Result<Vec<u8>> {
+    if let Some(pass) = passphrase_without_prompt(args.key_file.as_deref())? {
+        return Ok(pass);
     }
     if !io::stdin().is_terminal() {
         bail!("no passphrase: set KIZUNA_PASSPHRASE, pass --key-file FILE, or run on a terminal");

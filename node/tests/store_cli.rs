@@ -214,3 +214,113 @@ fn gen_import_export_search_summary_round_trip() {
     let err = String::from_utf8_lossy(&wrong.stderr);
     assert!(err.contains("passphrase does not unlock"), "{err}");
 }
+
+/// `--key-file` (for automation: a provisioning script, a systemd credential) is read by every
+/// command that opens the store, wins over `KIZUNA_PASSPHRASE`, and is checked like a typed one.
+#[test]
+fn key_file_passphrase_is_used_by_every_command_and_wins_over_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = tmp.path().join("key");
+    // Written on Windows: the line ending is not part of the passphrase.
+    fs::write(&key, "passphrase from a file\r\n").unwrap();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kizuna"));
+        cmd.args(args).env_remove("KIZUNA_PASSPHRASE");
+        if let Some(pass) = env {
+            cmd.env("KIZUNA_PASSPHRASE", pass);
+        }
+        cmd.output().unwrap()
+    };
+    let (d, k) = (data.to_str().unwrap(), key.to_str().unwrap());
+    let out = run(
+        &[
+            "init",
+            "--data",
+            d,
+            "--facility",
+            "0123456789",
+            "--kdf-iterations",
+            "1000",
+            "--key-file",
+            k,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The file alone opens the store; with a wrong passphrase in the environment too.
+    for env in [None, Some("not the passphrase")] {
+        let out = run(&["verify", "--data", d, "--key-file", k, "--json"], env);
+        assert!(
+            out.status.success(),
+            "{env:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&["status", "--data", d, "--key-file", k, "--json"], env);
+        assert!(
+            out.status.success(),
+            "{env:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["facility"], "0123456789", "{status}");
+    }
+    // The same passphrase without the `\r` from the environment: the same key.
+    let out = run(&["verify", "--data", d], Some("passphrase from a file"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A wrong key file is refused like a wrong passphrase, and touches nothing.
+    let wrong = tmp.path().join("wrong");
+    fs::write(&wrong, "passphrase from another file\n").unwrap();
+    let before = fs::read(data.join("keys.json")).expect("init wrote keys.json");
+    let out = run(
+        &["verify", "--data", d, "--key-file", wrong.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("passphrase"), "{err}");
+    assert_eq!(fs::read(data.join("keys.json")).unwrap(), before);
+
+    // A key file that is not one line of text is refused before it is read.
+    let big = tmp.path().join("big");
+    fs::write(&big, vec![b'x'; 5000]).unwrap();
+    let out = run(
+        &["verify", "--data", d, "--key-file", big.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than"));
+
+    // The daemon has no prompt: without any source it says what to do.
+    let zero_key = "0".repeat(64);
+    let out = run(
+        &[
+            "sync",
+            "--data",
+            d,
+            "--authority",
+            &zero_key,
+            "--membership",
+            k,
+            "--peer",
+            "/ip4/127.0.0.1/udp/9/quic-v1",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--key-file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
