@@ -126,12 +126,16 @@ impl Store {
                 "SELECT l.facility, l.path_token, l.path_nonce, l.path_sealed, l.quarantined,
                         l.reason
                  FROM item i JOIN location l ON l.item_id = i.id
-                 WHERE i.hash = ?1 ORDER BY l.id LIMIT ?2",
+                 WHERE substr(i.hash, 1, 8) = ?3 AND i.hash = ?1 ORDER BY l.id LIMIT ?2",
             )
             .map_err(db("looking up an item's locations"))?;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let mut rows = stmt
-            .query(rusqlite::params![&hash[..], limit])
+            .query(rusqlite::params![
+                &hash[..],
+                limit,
+                &hash[..super::schema::HASH_PREFIX_LEN]
+            ])
             .map_err(db("looking up an item's locations"))?;
         while let Some(row) = rows.next().map_err(db("reading a location"))? {
             let facility: String = row.get(0).map_err(db("reading a location"))?;
@@ -178,13 +182,14 @@ impl Store {
         }
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT l.facility, l.path_token, l.path_nonce, l.path_sealed, l.quarantined,
-                        i.hash, i.size, i.codec, i.nonce, i.body
-                 FROM location l JOIN item i ON i.id = l.item_id
-                 WHERE ?1 IS NULL OR l.facility = ?1
-                 ORDER BY l.facility, l.id",
-            )
+                            {}
+                     FROM location l JOIN item i ON i.id = l.item_id
+                     WHERE ?1 IS NULL OR l.facility = ?1
+                     ORDER BY l.facility, l.id",
+                item::COLUMNS
+            ))
             .map_err(db("listing locations"))?;
         let mut rows = stmt.query([facility]).map_err(db("listing locations"))?;
         let mut summary = ExportSummary::default();
@@ -194,11 +199,7 @@ impl Store {
             let path_nonce: Vec<u8> = row.get(2).map_err(db("reading a location"))?;
             let path_sealed: Vec<u8> = row.get(3).map_err(db("reading a location"))?;
             let quarantined: bool = row.get(4).map_err(db("reading a location"))?;
-            let hash: Vec<u8> = row.get(5).map_err(db("reading an item"))?;
-            let size: i64 = row.get(6).map_err(db("reading an item"))?;
-            let codec: i64 = row.get(7).map_err(db("reading an item"))?;
-            let nonce: Vec<u8> = row.get(8).map_err(db("reading an item"))?;
-            let body: Vec<u8> = row.get(9).map_err(db("reading an item"))?;
+            let stored = item::Stored::from_row(row, 5).map_err(db("reading an item"))?;
             let Ok(rel) =
                 super::sealed_path::open(&self.keys, &fac, &token, &path_nonce, &path_sealed)
             else {
@@ -214,13 +215,10 @@ impl Store {
                 continue;
             }
             let Ok(bytes) = item::decode(
+                &self.conn,
                 &self.keys,
                 &mut self.codecs.borrow_mut(),
-                &hash,
-                size,
-                codec,
-                &nonce,
-                &body,
+                &stored,
             ) else {
                 summary.failed += 1;
                 continue;

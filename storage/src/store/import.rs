@@ -37,6 +37,7 @@ use serde::Serialize;
 use super::crypto::{self, Keys, Token, label};
 use super::error::{DbError, ImportError, IoError, db, io};
 use super::item::{self, PutError};
+use super::schema::PATH_PREFIX_LEN;
 use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
 use crate::ssmix2::path::{ConditionFlag, FileName};
@@ -189,6 +190,10 @@ pub struct ImportOptions<'a> {
     /// their last complete import: catches files rewritten in place, which standardized
     /// storage never does (ARCHITECTURE.md, Import).
     pub full: bool,
+    /// Put new items in packs (schema 8; the default). `false` seals each item alone, as
+    /// schema 7 code did: only tests use it, to build stores they can take back to older
+    /// schemas.
+    pub pack: bool,
 }
 
 impl Default for ImportOptions<'_> {
@@ -198,6 +203,7 @@ impl Default for ImportOptions<'_> {
             progress: None,
             dictionary_samples: super::codec::TRAIN_SAMPLES_DEFAULT,
             full: false,
+            pack: true,
         }
     }
 }
@@ -213,6 +219,7 @@ impl std::fmt::Debug for ImportOptions<'_> {
 }
 
 /// What happened to one file.
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     New { renamed: bool, item_added: bool },
     Unchanged,
@@ -222,21 +229,30 @@ enum Outcome {
 }
 
 /// A write transaction that rolls back unless committed. `BEGIN IMMEDIATE` takes the write lock
-/// up front, so a concurrent writer waits (busy_timeout) instead of failing mid-batch.
+/// up front, so a concurrent writer waits (busy_timeout) instead of failing mid-batch. The open
+/// packs are sealed before the commit; a rollback forgets them.
 struct Batch<'c> {
-    conn: &'c Connection,
+    ctx: &'c Ctx<'c>,
     open: bool,
 }
 
 impl<'c> Batch<'c> {
-    fn begin(conn: &'c Connection) -> Result<Batch<'c>, DbError> {
-        conn.execute_batch("BEGIN IMMEDIATE")
+    fn begin(ctx: &'c Ctx<'c>) -> Result<Batch<'c>, DbError> {
+        ctx.conn
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(db("starting an import batch"))?;
-        Ok(Batch { conn, open: true })
+        Ok(Batch { ctx, open: true })
     }
 
-    fn commit(&mut self) -> Result<(), DbError> {
-        self.conn
+    fn commit(&mut self) -> Result<(), ImportError> {
+        let ctx = self.ctx;
+        super::pack::flush(ctx.conn, ctx.keys, ctx.rng, &mut ctx.codecs.borrow_mut()).map_err(
+            |e| match e {
+                super::pack::PackError::Seal => ImportError::Random,
+                super::pack::PackError::Db(d) => ImportError::Db(d),
+            },
+        )?;
+        ctx.conn
             .execute_batch("COMMIT")
             .map_err(db("committing an import batch"))?;
         self.open = false;
@@ -247,9 +263,14 @@ impl<'c> Batch<'c> {
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         if self.open {
+            // The reserved pack rows roll back with the batch; forget their contents. (Not
+            // borrowed here: drops happen between per-file steps.)
+            if let Ok(mut codecs) = self.ctx.codecs.try_borrow_mut() {
+                super::pack::discard(&mut codecs);
+            }
             // Nothing more can be done if the rollback fails: SQLite rolls back a hot journal
             // on the next open anyway.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.ctx.conn.execute_batch("ROLLBACK");
         }
     }
 }
@@ -373,6 +394,7 @@ impl Store {
         opts: ImportOptions<'_>,
     ) -> Result<ImportSummary, ImportError> {
         self.codecs.get_mut().train_samples = opts.dictionary_samples;
+        self.codecs.get_mut().pack_items = opts.pack;
         let result = self.import_inner(roots, opts);
         if result.is_err() {
             // The open batch rolled back, and with it any dictionary trained in it: reload the
@@ -409,7 +431,6 @@ impl Store {
             rng: &self.rng,
             codecs: &self.codecs,
         };
-        ensure_dir_table(&self.conn)?;
         let full = opts.full;
         let keys = &self.keys;
         let budget = Budget::new();
@@ -655,21 +676,6 @@ struct DirRow {
     files: u64,
     quarantined: u64,
     subdirs: bool,
-}
-
-/// Creates the per-directory index if this store has none yet (it only speeds up re-imports:
-/// a missing or emptied table means a full stat walk).
-fn ensure_dir_table(conn: &Connection) -> Result<(), DbError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS import_dir (
-             dir_token BLOB PRIMARY KEY,
-             stat_token BLOB NOT NULL,
-             files INTEGER NOT NULL,
-             quarantined INTEGER NOT NULL,
-             subdirs INTEGER NOT NULL
-         ) WITHOUT ROWID",
-    )
-    .map_err(db("creating the import directory index"))
 }
 
 fn find_dir(conn: &Connection, dir_token: &Token) -> Result<Option<DirRow>, ImportError> {
@@ -967,17 +973,20 @@ fn find_location(
 ) -> Result<Option<Existing>, ImportError> {
     conn.prepare_cached(
         "SELECT id, item_id, quarantined, stat_token FROM location
-         WHERE facility = ?1 AND path_token = ?2",
+         WHERE substr(path_token, 1, 8) = ?3 AND facility = ?1 AND path_token = ?2",
     )
     .and_then(|mut s| {
-        s.query_row(params![facility, &path_token[..]], |r| {
-            Ok(Existing {
-                id: r.get(0)?,
-                item_id: r.get(1)?,
-                quarantined: r.get::<_, i64>(2)? != 0,
-                stat_token: r.get(3)?,
-            })
-        })
+        s.query_row(
+            params![facility, &path_token[..], &path_token[..PATH_PREFIX_LEN]],
+            |r| {
+                Ok(Existing {
+                    id: r.get(0)?,
+                    item_id: r.get(1)?,
+                    quarantined: r.get::<_, i64>(2)? != 0,
+                    stat_token: r.get(3)?,
+                })
+            },
+        )
         .optional()
     })
     .map_err(|e| db("looking up a location")(e).into())
@@ -995,7 +1004,7 @@ fn write_all(
 ) -> Result<ImportSummary, ImportError> {
     let mut summary = ImportSummary::default();
     let mut committed_files = 0u64;
-    let mut batch = Batch::begin(ctx.conn)?;
+    let mut batch = Batch::begin(ctx)?;
     let mut batch_opened = Instant::now();
     let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
     loop {
@@ -1049,9 +1058,10 @@ fn write_all(
                     Some(write_file(ctx, *file, &mut summary.stages)?)
                 }
             };
-            match outcome {
-                None => {}
-                Some(outcome) => count(&mut summary, &mut batch_files, outcome),
+            if let Some(outcome) = outcome
+                && summary.count(outcome)
+            {
+                batch_files += 1;
             }
             summary.seconds = started.elapsed().as_secs_f64();
             if let Some(progress) = opts.progress.as_mut()
@@ -1070,7 +1080,7 @@ fn write_all(
                 batch.commit()?;
                 lap(&mut t, &mut summary.stages.commit);
                 committed_files = summary.files;
-                batch = Batch::begin(ctx.conn)?;
+                batch = Batch::begin(ctx)?;
                 batch_opened = Instant::now();
                 (batch_files, batch_bytes) = (0, 0);
             }
@@ -1083,28 +1093,33 @@ fn write_all(
     Ok(summary)
 }
 
-/// Adds one file's outcome to the run's counts.
-fn count(summary: &mut ImportSummary, batch_files: &mut u64, outcome: Outcome) {
-    match outcome {
-        Outcome::New {
-            renamed,
-            item_added,
-        } => {
-            summary.new += 1;
-            summary.renamed += u64::from(renamed);
-            summary.items_added += u64::from(item_added);
+impl ImportSummary {
+    /// Adds one file's outcome to the run's counts; true when it counts as a file (anything but
+    /// `Skipped`). The one place the three entry points (`import`, `import_files`,
+    /// `insert_received`) count outcomes.
+    fn count(&mut self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::New {
+                renamed,
+                item_added,
+            } => {
+                self.new += 1;
+                self.renamed += u64::from(renamed);
+                self.items_added += u64::from(item_added);
+            }
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Quarantined { item_added } => {
+                self.quarantined += 1;
+                self.items_added += u64::from(item_added);
+            }
+            Outcome::UnchangedQuarantined => self.quarantined += 1,
+            Outcome::Skipped => {
+                self.skipped += 1;
+                return false;
+            }
         }
-        Outcome::Unchanged => summary.unchanged += 1,
-        Outcome::Quarantined { item_added } => {
-            summary.quarantined += 1;
-            summary.items_added += u64::from(item_added);
-        }
-        Outcome::UnchangedQuarantined => summary.quarantined += 1,
-        Outcome::Skipped => summary.skipped += 1,
-    }
-    if !matches!(outcome, Outcome::Skipped) {
-        summary.files += 1;
-        *batch_files += 1;
+        self.files += 1;
+        true
     }
 }
 
@@ -1134,22 +1149,6 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
     {
         return Ok(e.unchanged());
     }
-    let put = item::put(
-        ctx.conn,
-        ctx.keys,
-        ctx.rng,
-        &mut ctx.codecs.borrow_mut(),
-        kind.as_ref(),
-        &hash,
-        &bytes,
-        st,
-    );
-    t = Instant::now();
-    let (item_id, item_added) = match put {
-        Ok(put) => put,
-        Err(PutError::Seal) => return Err(ImportError::Random),
-        Err(PutError::Db(e)) => return Err(e.into()),
-    };
     let (quarantined, reason, name) = match verdict {
         Judged::Keyed(name) => (false, None, name),
         Judged::Quarantine(reason) => (true, Some(reason), None),
@@ -1160,6 +1159,25 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
             &[facility.as_bytes(), n.patient_id.as_bytes()],
         )
     });
+    // A patient's new items share packs (they compress against each other); items without a
+    // patient (quarantined, extended storage) share the ungrouped pack.
+    let put = item::put(
+        ctx.conn,
+        ctx.keys,
+        ctx.rng,
+        &mut ctx.codecs.borrow_mut(),
+        kind.as_ref(),
+        patient_token.as_ref(),
+        &hash,
+        &bytes,
+        st,
+    );
+    t = Instant::now();
+    let (item_id, item_added) = match put {
+        Ok(put) => put,
+        Err(PutError::Seal) => return Err(ImportError::Random),
+        Err(PutError::Db(e)) => return Err(e.into()),
+    };
 
     if let Some(e) = existing {
         if e.item_id == item_id {
@@ -1319,7 +1337,8 @@ fn rename_candidate(
         .conn
         .prepare_cached(
             "SELECT id FROM location
-             WHERE facility = ?1 AND path_token = ?2 AND item_id = ?3 AND quarantined = 0",
+             WHERE substr(path_token, 1, 8) = ?4 AND facility = ?1 AND path_token = ?2
+               AND item_id = ?3 AND quarantined = 0",
         )
         .map_err(db("looking up a record version"))?;
     for flag in [
@@ -1334,9 +1353,10 @@ fn rename_candidate(
         old.push(u8::try_from(flag.as_char()).unwrap_or(b'?'));
         let token = ctx.keys.token(label::PATH, &[facility.as_bytes(), &old]);
         let id = stmt
-            .query_row(params![facility, &token[..], item_id], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                params![facility, &token[..], item_id, &token[..PATH_PREFIX_LEN]],
+                |r| r.get::<_, i64>(0),
+            )
             .optional()
             .map_err(db("looking up a record version"))?;
         if id.is_some() {

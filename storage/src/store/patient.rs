@@ -560,12 +560,13 @@ impl Store {
             .map_err(db("rebuilding the patient index"))?;
         {
             let mut stmt = tx
-                .prepare(
-                    "SELECT l.facility, l.patient_token, l.path_token, l.path_nonce, l.path_sealed,
-                            i.hash, i.size, i.codec, i.nonce, i.body
-                     FROM location l JOIN item i ON i.id = l.item_id
-                     WHERE l.patient_token IS NOT NULL AND l.quarantined = 0 ORDER BY l.id",
-                )
+                .prepare(&format!(
+                    "SELECT l.facility, l.patient_token, l.path_token, l.path_nonce,
+                                l.path_sealed, {}
+                         FROM location l JOIN item i ON i.id = l.item_id
+                         WHERE l.patient_token IS NOT NULL AND l.quarantined = 0 ORDER BY l.id",
+                    item::COLUMNS
+                ))
                 .map_err(db("rebuilding the patient index"))?;
             let mut rows = stmt.query([]).map_err(db("rebuilding the patient index"))?;
             let e = db("rebuilding the patient index");
@@ -600,16 +601,10 @@ impl Store {
                         continue;
                     }
                 }
-                let hash: Vec<u8> = r.get(5).map_err(&e)?;
-                let Ok(bytes) = item::decode(
-                    &self.keys,
-                    &mut self.codecs.borrow_mut(),
-                    &hash,
-                    r.get(6).map_err(&e)?,
-                    r.get(7).map_err(&e)?,
-                    &r.get::<_, Vec<u8>>(8).map_err(&e)?,
-                    &r.get::<_, Vec<u8>>(9).map_err(&e)?,
-                ) else {
+                let stored = item::Stored::from_row(r, 5).map_err(&e)?;
+                let Ok(bytes) =
+                    item::decode(&tx, &self.keys, &mut self.codecs.borrow_mut(), &stored)
+                else {
                     continue;
                 };
                 note(&tx, &self.keys, &self.rng, &facility, &name, &bytes, &pt).map_err(|err| {

@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -166,6 +166,92 @@ DROP INDEX location_patient;
 CREATE INDEX location_patient ON location (substr(patient_token, 1, 4));
 ";
 
+/// Version 8: packed item bodies and a hash-prefix index (stored-size round 3).
+///
+/// - `pack`: several items' raw bytes concatenated, compressed as one zstd frame (with the
+///   mixed-type pack dictionary once trained) and sealed once: one nonce and one tag per pack,
+///   and neighbouring messages of a patient compress against each other. A packed item row
+///   has `pack` and `pack_at` set (codec 4, empty nonce and body); its bytes are the slice
+///   `pack_at .. pack_at + size` of the pack's plaintext, checked against the item's SHA-256
+///   after reading (`pack.rs`). Items sealed before keep their own bodies (codecs 0–3, `pack`
+///   NULL) and are read as before.
+/// - `item` is rebuilt without `UNIQUE (hash)` (a 32-byte autoindex, ≈ 46 bytes per item) and
+///   indexed on the hash's first [`HASH_PREFIX_LEN`] bytes instead; every lookup compares the
+///   full hash too, so a shared prefix only adds a row to compare. Uniqueness is kept by the
+///   single writer: `item::put` looks the hash up inside the write transaction before it
+///   inserts. Row ids are kept, so locations and `replaced` rows stay valid; the rebuild runs
+///   with foreign keys off (SQLite's documented table-rebuild procedure: the pragma cannot
+///   change inside a transaction, so `prepare_to` sets it around the migration transaction).
+/// - `location` is rebuilt the same way without `UNIQUE (facility, path_token)` (a 16-byte
+///   token plus the facility in a 40-byte-per-file autoindex) and indexed on the path token's
+///   first [`PATH_PREFIX_LEN`] bytes; lookups compare facility and full token too. The single
+///   writer keeps (facility, path token) unique: every insert follows a lookup of that key in
+///   the same write transaction; `verify` reports a duplicate (`location.duplicate`).
+/// - `import_dir` (the re-import cache) moves into the versioned schema; before it was created
+///   by the first import, with the same definition, hence `IF NOT EXISTS`.
+const V8: &str = "
+CREATE TABLE pack (
+    id      INTEGER PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    codec   INTEGER NOT NULL,
+    nonce   BLOB    NOT NULL,
+    body    BLOB    NOT NULL,
+    damaged INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE item8 (
+    id      INTEGER PRIMARY KEY,
+    hash    BLOB    NOT NULL CHECK (length(hash) = 32),
+    size    INTEGER NOT NULL CHECK (size >= 0),
+    codec   INTEGER NOT NULL,
+    nonce   BLOB    NOT NULL,
+    body    BLOB    NOT NULL,
+    damaged INTEGER NOT NULL DEFAULT 0,
+    pack    INTEGER REFERENCES pack (id),
+    pack_at INTEGER
+);
+INSERT INTO item8 (id, hash, size, codec, nonce, body, damaged)
+    SELECT id, hash, size, codec, nonce, body, damaged FROM item;
+DROP TABLE item;
+ALTER TABLE item8 RENAME TO item;
+CREATE INDEX item_hash ON item (substr(hash, 1, 8));
+CREATE TABLE location8 (
+    id            INTEGER PRIMARY KEY,
+    facility      TEXT    NOT NULL,
+    path_token    BLOB    NOT NULL,
+    version_token BLOB,
+    patient_token BLOB,
+    item_id       INTEGER NOT NULL REFERENCES item (id),
+    quarantined   INTEGER NOT NULL,
+    reason        TEXT,
+    stat_token    BLOB,
+    path_nonce    BLOB    NOT NULL,
+    path_sealed   BLOB    NOT NULL,
+    damaged       INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO location8 SELECT id, facility, path_token, version_token, patient_token, item_id,
+    quarantined, reason, stat_token, path_nonce, path_sealed, damaged FROM location;
+DROP TABLE location;
+ALTER TABLE location8 RENAME TO location;
+CREATE INDEX location_path ON location (substr(path_token, 1, 8));
+CREATE INDEX location_patient ON location (substr(patient_token, 1, 4));
+CREATE INDEX location_item ON location (item_id);
+CREATE TABLE IF NOT EXISTS import_dir (
+             dir_token BLOB PRIMARY KEY,
+             stat_token BLOB NOT NULL,
+             files INTEGER NOT NULL,
+             quarantined INTEGER NOT NULL,
+             subdirs INTEGER NOT NULL
+         ) WITHOUT ROWID;
+";
+
+/// Bytes of the path token that `location_path` indexes (schema 8); queries use the expression
+/// `substr(path_token, 1, 8)` literally.
+pub const PATH_PREFIX_LEN: usize = 8;
+
+/// Bytes of the item hash that `item_hash` indexes (schema 8). Queries must use the
+/// expression `substr(hash, 1, 8)` literally for SQLite to use the index.
+pub const HASH_PREFIX_LEN: usize = 8;
+
 /// Bytes of the patient token that `location_patient` indexes (schema 7). Queries must use the
 /// expression `substr(patient_token, 1, 4)` literally for SQLite to use the index.
 pub const PATIENT_PREFIX_LEN: usize = 4;
@@ -200,6 +286,25 @@ pub fn prepare_to(conn: &mut Connection, target: i64) -> Result<(), OpenError> {
     if found >= target {
         return Ok(());
     }
+    // Schema 8 rebuilds `item` and `location`, which `location` and `replaced` reference:
+    // foreign keys must be off for the `DROP TABLE`s (row ids are kept, so no reference
+    // changes). The pragma is a
+    // no-op inside a transaction, so it is set around it and restored whatever the outcome.
+    let rebuilds = found < 8 && target >= 8;
+    if rebuilds {
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .map_err(db("setting pragmas"))?;
+    }
+    let result = migrate(conn, found, target);
+    if rebuilds {
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db("setting pragmas"))?;
+    }
+    result
+}
+
+/// Runs the migration from `found` to `target` in one `IMMEDIATE` transaction.
+fn migrate(conn: &mut Connection, found: i64, target: i64) -> Result<(), OpenError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db("starting the migration"))?;
@@ -234,6 +339,8 @@ fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError>
             5 => tx.execute_batch(V6).map_err(db("migrating to schema 6"))?,
             // v6 → v7: the patient index emptied; `Store::open` rebuilds it with the keys.
             6 => tx.execute_batch(V7).map_err(db("migrating to schema 7"))?,
+            // v7 → v8: packs, `item` rebuilt on a hash-prefix index, `import_dir` versioned.
+            7 => tx.execute_batch(V8).map_err(db("migrating to schema 8"))?,
             _ => {
                 return Err(DbError {
                     context: "migrating from an unknown schema version",

@@ -103,26 +103,19 @@ impl Store {
         let mut damaged_items = Vec::new();
         {
             let mut stmt = conn
-                .prepare("SELECT id, hash, size, codec, nonce, body FROM item ORDER BY id")
+                .prepare(&format!(
+                    "SELECT i.id, {} FROM item i ORDER BY i.id",
+                    item::COLUMNS
+                ))
                 .map_err(db("reading items"))?;
             let mut rows = stmt.query([]).map_err(db("reading items"))?;
             while let Some(row) = rows.next().map_err(db("reading items"))? {
                 report.items += 1;
                 let id: i64 = row.get(0).map_err(db("reading an item"))?;
-                let hash: Vec<u8> = row.get(1).map_err(db("reading an item"))?;
-                let size: i64 = row.get(2).map_err(db("reading an item"))?;
-                let codec: i64 = row.get(3).map_err(db("reading an item"))?;
-                let nonce: Vec<u8> = row.get(4).map_err(db("reading an item"))?;
-                let body: Vec<u8> = row.get(5).map_err(db("reading an item"))?;
-                if let Err(err) = item::decode(
-                    &self.keys,
-                    &mut self.codecs.borrow_mut(),
-                    &hash,
-                    size,
-                    codec,
-                    &nonce,
-                    &body,
-                ) {
+                let stored = item::Stored::from_row(row, 1).map_err(db("reading an item"))?;
+                if let Err(err) =
+                    item::decode(conn, &self.keys, &mut self.codecs.borrow_mut(), &stored)
+                {
                     let code = match err {
                         super::ReadError::Tag => "item.tag",
                         super::ReadError::Decompress => "item.decompress",
@@ -130,7 +123,7 @@ impl Store {
                         super::ReadError::Codec(_) | super::ReadError::Db(_) => "item.codec",
                     };
                     report.push(Problem {
-                        item: Some(crypto::hex(&hash)),
+                        item: Some(crypto::hex(&stored.hash)),
                         ..problem(code)
                     });
                     damaged_items.push(id);
