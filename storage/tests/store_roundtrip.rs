@@ -524,6 +524,32 @@ fn an_item_row_pointing_elsewhere_in_its_pack_fails_its_hash() {
 }
 
 #[test]
+fn a_duplicated_location_row_is_reported() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+    import(&mut store, &[&sample]);
+    assert!(store.verify().unwrap().is_clean());
+    drop(store);
+    // Schema 8 keeps (facility, path token) unique in the writer, not in an index: a copied
+    // row is possible on disk and must be found.
+    let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    db.execute_batch(
+        "INSERT INTO location (facility, path_token, patient_token, item_id, quarantined,
+             reason, stat_token, path_nonce, path_sealed)
+         SELECT facility, path_token, patient_token, item_id, quarantined, reason, stat_token,
+             path_nonce, path_sealed FROM location ORDER BY id LIMIT 1",
+    )
+    .unwrap();
+    drop(db);
+    let mut store = Store::open(&data, PASS).unwrap();
+    let report = store.verify().unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].code, "location.duplicate");
+}
+
+#[test]
 fn item_without_location_is_reported_as_orphan() {
     let Some(sample) = conformance() else { return };
     let tmp = tempfile::tempdir().unwrap();

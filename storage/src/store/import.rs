@@ -966,30 +966,33 @@ fn stat_token(keys: &Keys, meta: &fs::Metadata) -> Token {
     )
 }
 
+/// A location by (?1 facility, ?2 path token) through the prefix index (?3: the token's first
+/// `PATH_PREFIX_LEN` bytes; the expression is literally the index's, tested in `schema.rs`).
+pub(crate) const FIND_LOCATION_SQL: &str =
+    "SELECT id, item_id, quarantined, stat_token FROM location
+     WHERE substr(path_token, 1, 8) = ?3 AND facility = ?1 AND path_token = ?2";
+
 fn find_location(
     conn: &Connection,
     facility: &str,
     path_token: &Token,
 ) -> Result<Option<Existing>, ImportError> {
-    conn.prepare_cached(
-        "SELECT id, item_id, quarantined, stat_token FROM location
-         WHERE substr(path_token, 1, 8) = ?3 AND facility = ?1 AND path_token = ?2",
-    )
-    .and_then(|mut s| {
-        s.query_row(
-            params![facility, &path_token[..], &path_token[..PATH_PREFIX_LEN]],
-            |r| {
-                Ok(Existing {
-                    id: r.get(0)?,
-                    item_id: r.get(1)?,
-                    quarantined: r.get::<_, i64>(2)? != 0,
-                    stat_token: r.get(3)?,
-                })
-            },
-        )
-        .optional()
-    })
-    .map_err(|e| db("looking up a location")(e).into())
+    conn.prepare_cached(FIND_LOCATION_SQL)
+        .and_then(|mut s| {
+            s.query_row(
+                params![facility, &path_token[..], &path_token[..PATH_PREFIX_LEN]],
+                |r| {
+                    Ok(Existing {
+                        id: r.get(0)?,
+                        item_id: r.get(1)?,
+                        quarantined: r.get::<_, i64>(2)? != 0,
+                        stat_token: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .map_err(|e| db("looking up a location")(e).into())
 }
 
 /// The writer: takes the scanner's messages in walk order, writes them in batches, reports

@@ -74,8 +74,12 @@ impl Stored {
     }
 }
 
+/// The item with a hash (?2) through the prefix index (?1: its first `HASH_PREFIX_LEN`
+/// bytes); the expression must stay literally the index's for SQLite to use it (tested).
+pub(crate) const FIND_SQL: &str = "SELECT id FROM item WHERE substr(hash, 1, 8) = ?1 AND hash = ?2";
+
 pub fn find(conn: &Connection, hash: &[u8; 32]) -> Result<Option<i64>, DbError> {
-    conn.prepare_cached("SELECT id FROM item WHERE substr(hash, 1, 8) = ?1 AND hash = ?2")
+    conn.prepare_cached(FIND_SQL)
         .and_then(|mut s| {
             s.query_row(params![&hash[..HASH_PREFIX_LEN], &hash[..]], |r| r.get(0))
                 .optional()

@@ -477,6 +477,62 @@ mod tests {
     }
 
     #[test]
+    fn items_and_locations_are_found_through_their_prefix_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        prepare(&mut conn).unwrap();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params, |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let hash = [7u8; 32];
+        let p = plan(
+            crate::store::item::FIND_SQL,
+            &[&&hash[..HASH_PREFIX_LEN], &&hash[..]],
+        );
+        assert!(
+            p.iter().any(|d| d.contains("USING INDEX item_hash")),
+            "{p:?}"
+        );
+        let token = [7u8; 16];
+        let p = plan(
+            crate::store::import::FIND_LOCATION_SQL,
+            &[&"0400000001", &&token[..], &&token[..PATH_PREFIX_LEN]],
+        );
+        assert!(
+            p.iter().any(|d| d.contains("USING INDEX location_path")),
+            "{p:?}"
+        );
+        let p = plan(
+            crate::store::export::LOCATIONS_OF_SQL,
+            &[&&hash[..], &5i64, &&hash[..HASH_PREFIX_LEN]],
+        );
+        assert!(
+            p.iter().any(|d| d.contains("USING INDEX item_hash")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|d| d.contains("USING INDEX location_item (item_id=?)")),
+            "{p:?}"
+        );
+        // No 32-byte hash or (facility, token) autoindex is left.
+        let autoindexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_item%'
+                    OR name LIKE 'sqlite_autoindex_location%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(autoindexes, 0);
+    }
+
+    #[test]
     fn newer_database_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("db")).unwrap();
