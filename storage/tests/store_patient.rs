@@ -126,7 +126,7 @@ fn to_v7(c: &rusqlite::Connection, scratch: &Path) {
     }
     c.execute_batch(
         "INSERT INTO item SELECT id, hash, size, codec, nonce, body, damaged FROM item_v8;
-         INSERT INTO location SELECT id, facility, path_token, version_token, patient_token,
+         INSERT INTO location SELECT id, facility, path_token, NULL, patient_token,
              item_id, quarantined, reason, stat_token, path_nonce, path_sealed, damaged
              FROM location_v8;
          DROP TABLE item_v8; DROP TABLE location_v8; DROP TABLE pack;",

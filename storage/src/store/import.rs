@@ -37,7 +37,7 @@ use serde::Serialize;
 use super::crypto::{self, Keys, Token, label};
 use super::error::{DbError, ImportError, IoError, db, io};
 use super::item::{self, PutError};
-use super::schema::PATH_PREFIX_LEN;
+use super::schema::{LOCATION_PATIENT_TOKEN_LEN, PATH_PREFIX_LEN};
 use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
 use crate::ssmix2::path::{ConditionFlag, FileName};
@@ -678,22 +678,40 @@ struct DirRow {
     subdirs: bool,
 }
 
+/// Largest file or quarantined count `import_dir` records (31 bits each in `counts`); a
+/// directory holding more is simply not recorded (listed on every import).
+const DIR_COUNT_MAX: u64 = (1 << 31) - 1;
+
+/// `import_dir.counts` (schema 8): subdirs in bit 0, files in bits 1–31, quarantined above, so
+/// a leaf directory of a few files takes one byte.
+fn dir_counts_encode(files: u64, quarantined: u64, subdirs: bool) -> Option<i64> {
+    if files > DIR_COUNT_MAX || quarantined > DIR_COUNT_MAX {
+        return None;
+    }
+    i64::try_from(quarantined << 32 | files << 1 | u64::from(subdirs)).ok()
+}
+
+/// Inverse of [`dir_counts_encode`]; a negative value (never written) reads as nothing.
+fn dir_counts(counts: i64) -> (u64, u64, bool) {
+    let c = u64::try_from(counts).unwrap_or(0);
+    ((c >> 1) & DIR_COUNT_MAX, c >> 32, c & 1 == 1)
+}
+
 fn find_dir(conn: &Connection, dir_token: &Token) -> Result<Option<DirRow>, ImportError> {
-    conn.prepare_cached(
-        "SELECT stat_token, files, quarantined, subdirs FROM import_dir WHERE dir_token = ?1",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![&dir_token[..DIR_TOKEN_LEN]], |r| {
-            Ok(DirRow {
-                stat: r.get(0)?,
-                files: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                quarantined: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                subdirs: r.get::<_, i64>(3)? != 0,
+    conn.prepare_cached("SELECT stat_token, counts FROM import_dir WHERE dir_token = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![&dir_token[..DIR_TOKEN_LEN]], |r| {
+                let (files, quarantined, subdirs) = dir_counts(r.get(1)?);
+                Ok(DirRow {
+                    stat: r.get(0)?,
+                    files,
+                    quarantined,
+                    subdirs,
+                })
             })
+            .optional()
         })
-        .optional()
-    })
-    .map_err(|e| db("looking up a directory")(e).into())
+        .map_err(|e| db("looking up a directory")(e).into())
 }
 
 /// The stat of a directory that changes whenever an entry is created, renamed or deleted in it.
@@ -1035,22 +1053,21 @@ fn write_all(
                     subdirs,
                 } => {
                     let mut t = Instant::now();
-                    ctx.conn
-                        .prepare_cached(
-                            "INSERT OR REPLACE INTO import_dir
-                             (dir_token, stat_token, files, quarantined, subdirs)
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                &dir_token[..DIR_TOKEN_LEN],
-                                &stat_token[..],
-                                i64::try_from(files).unwrap_or(i64::MAX),
-                                i64::try_from(quarantined).unwrap_or(i64::MAX),
-                                subdirs
-                            ])
-                        })
-                        .map_err(db("recording an imported directory"))?;
+                    if let Some(counts) = dir_counts_encode(files, quarantined, subdirs) {
+                        ctx.conn
+                            .prepare_cached(
+                                "INSERT OR REPLACE INTO import_dir (dir_token, stat_token, counts)
+                                 VALUES (?1, ?2, ?3)",
+                            )
+                            .and_then(|mut s| {
+                                s.execute(params![
+                                    &dir_token[..DIR_TOKEN_LEN],
+                                    &stat_token[..],
+                                    counts
+                                ])
+                            })
+                            .map_err(db("recording an imported directory"))?;
+                    }
                     lap(&mut t, &mut summary.stages.db_write);
                     continue;
                 }
@@ -1200,7 +1217,7 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
         ctx.conn
             .prepare_cached(
                 "UPDATE location SET item_id = ?1, quarantined = ?2, reason = ?3, stat_token = ?4,
-                 version_token = NULL, patient_token = ?5 WHERE id = ?6",
+                 patient_token = ?5 WHERE id = ?6",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -1208,7 +1225,9 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
                     quarantined,
                     reason,
                     stat_token,
-                    patient_token.as_ref().map(|t| &t[..]),
+                    patient_token
+                        .as_ref()
+                        .map(|t| &t[..LOCATION_PATIENT_TOKEN_LEN]),
                     e.id
                 ])
             })
@@ -1271,7 +1290,9 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
             s.execute(params![
                 facility,
                 &path_token[..],
-                patient_token.as_ref().map(|t| &t[..]),
+                patient_token
+                    .as_ref()
+                    .map(|t| &t[..LOCATION_PATIENT_TOKEN_LEN]),
                 item_id,
                 quarantined,
                 reason,
@@ -1421,6 +1442,25 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_counts_round_trip_and_a_leaf_takes_one_byte() {
+        for (f, q, d) in [
+            (0, 0, false),
+            (1, 0, false),
+            (3, 1, true),
+            (DIR_COUNT_MAX, DIR_COUNT_MAX, true),
+        ] {
+            let c = dir_counts_encode(f, q, d).unwrap();
+            assert_eq!(dir_counts(c), (f, q, d));
+        }
+        assert!(
+            dir_counts_encode(40, 0, false).unwrap() < 128,
+            "one-byte varint"
+        );
+        assert_eq!(dir_counts_encode(DIR_COUNT_MAX + 1, 0, false), None);
+        assert_eq!(dir_counts_encode(0, DIR_COUNT_MAX + 1, false), None);
+    }
 
     #[test]
     fn stat_tokens_of_both_lengths_match_only_their_own_file() {

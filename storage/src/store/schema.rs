@@ -187,8 +187,16 @@ CREATE INDEX location_patient ON location (substr(patient_token, 1, 4));
 ///   first [`PATH_PREFIX_LEN`] bytes; lookups compare facility and full token too. The single
 ///   writer keeps (facility, path token) unique: every insert follows a lookup of that key in
 ///   the same write transaction; `verify` reports a duplicate (`location.duplicate`).
-/// - `import_dir` (the re-import cache) moves into the versioned schema; before it was created
-///   by the first import, with the same definition, hence `IF NOT EXISTS`.
+/// - `location.patient_token` keeps the first [`LOCATION_PATIENT_TOKEN_LEN`] bytes of the
+///   patient token (16 before): it is only a lookup key for a patient's files, and every reader
+///   re-checks the patient ID from the sealed path (the summary) or only asks whether a
+///   patient has files at all (verify), so a shared 8-byte value (≈ P²/2⁶⁵ pairs for P
+///   patients) costs a decryption, never a wrong answer. `patient.patient_token` stays 16.
+/// - `location.version_token` (NULL since schema 4) is not carried over.
+/// - `import_dir` (the re-import cache, created by the first import before) moves into the
+///   versioned schema with its three counts in one integer (`counts` = subdirs | files << 1 |
+///   quarantined << 32; one byte for a leaf directory of a few files). It is a cache, so the
+///   old table is dropped: the first re-import after the upgrade stats every file once.
 const V8: &str = "
 CREATE TABLE pack (
     id      INTEGER PRIMARY KEY,
@@ -218,7 +226,6 @@ CREATE TABLE location8 (
     id            INTEGER PRIMARY KEY,
     facility      TEXT    NOT NULL,
     path_token    BLOB    NOT NULL,
-    version_token BLOB,
     patient_token BLOB,
     item_id       INTEGER NOT NULL REFERENCES item (id),
     quarantined   INTEGER NOT NULL,
@@ -228,25 +235,27 @@ CREATE TABLE location8 (
     path_sealed   BLOB    NOT NULL,
     damaged       INTEGER NOT NULL DEFAULT 0
 );
-INSERT INTO location8 SELECT id, facility, path_token, version_token, patient_token, item_id,
+INSERT INTO location8 SELECT id, facility, path_token, substr(patient_token, 1, 8), item_id,
     quarantined, reason, stat_token, path_nonce, path_sealed, damaged FROM location;
 DROP TABLE location;
 ALTER TABLE location8 RENAME TO location;
 CREATE INDEX location_path ON location (substr(path_token, 1, 8));
 CREATE INDEX location_patient ON location (substr(patient_token, 1, 4));
 CREATE INDEX location_item ON location (item_id);
-CREATE TABLE IF NOT EXISTS import_dir (
-             dir_token BLOB PRIMARY KEY,
-             stat_token BLOB NOT NULL,
-             files INTEGER NOT NULL,
-             quarantined INTEGER NOT NULL,
-             subdirs INTEGER NOT NULL
-         ) WITHOUT ROWID;
+DROP TABLE IF EXISTS import_dir;
+CREATE TABLE import_dir (
+    dir_token  BLOB    PRIMARY KEY,
+    stat_token BLOB    NOT NULL,
+    counts     INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Bytes of the path token that `location_path` indexes (schema 8); queries use the expression
 /// `substr(path_token, 1, 8)` literally.
 pub const PATH_PREFIX_LEN: usize = 8;
+
+/// Bytes of the patient token stored in `location.patient_token` (schema 8).
+pub const LOCATION_PATIENT_TOKEN_LEN: usize = 8;
 
 /// Bytes of the item hash that `item_hash` indexes (schema 8). Queries must use the
 /// expression `substr(hash, 1, 8)` literally for SQLite to use the index.

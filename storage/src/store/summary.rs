@@ -327,7 +327,7 @@ impl Store {
             let mut stmt = self.conn.prepare_cached(PATIENT_FILES_SQL).map_err(&e)?;
             let mut rows = stmt
                 .query(rusqlite::params![
-                    &pt[..],
+                    &pt[..schema::LOCATION_PATIENT_TOKEN_LEN],
                     facility,
                     &pt[..schema::PATIENT_PREFIX_LEN]
                 ])
@@ -343,8 +343,8 @@ impl Store {
                 let Some(name) = open_name(&self.keys, facility, &token, &nonce, &sealed) else {
                     continue;
                 };
-                // The path's patient ID must be the asked one (a token collision is 2⁻¹²⁸,
-                // but the check is free).
+                // The path's patient ID must be the asked one: the location keeps 8 bytes of
+                // the patient token (schema 8), so another patient may share them (≈ 2⁻⁶⁴).
                 if name.patient_id != patient_id {
                     continue;
                 }
