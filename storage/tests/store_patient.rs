@@ -22,11 +22,15 @@ type File = (FileName, Vec<u8>);
 type Tree = BTreeMap<(String, PathBuf), File>;
 
 fn region(dir: &Path, patients: u32) -> Tree {
+    region_seeded(dir, patients, 5)
+}
+
+fn region_seeded(dir: &Path, patients: u32, seed: u64) -> Tree {
     generate(
         &RegionSpec {
             patients,
             facilities: 3,
-            seed: 5,
+            seed,
         },
         dir,
         |_| {},
@@ -560,4 +564,60 @@ fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
         }
     }
     assert!(found > 0);
+}
+
+#[test]
+fn a_v7_store_keeps_its_unpacked_items_and_packs_new_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a = region(&tree_a, 6);
+    let b = region_seeded(&tree_b, 6, 6);
+    let data = tmp.path().join("data");
+    let s = store_with(&data, &tree_a, 8, false);
+    drop(s);
+    {
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        to_v7(&c, tmp.path());
+    }
+    let mut s = Store::open(&data, PASS).unwrap();
+    s.import(&[tree_b.clone()], ImportOptions::default())
+        .unwrap();
+    assert!(s.verify().unwrap().is_clean());
+    {
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert!(
+            count("SELECT count(*) FROM item WHERE pack IS NULL") > 0,
+            "v7 items kept"
+        );
+        assert!(
+            count("SELECT count(*) FROM item WHERE pack IS NOT NULL") > 0,
+            "new items packed"
+        );
+        assert!(count("SELECT count(*) FROM pack") > 0);
+    }
+    // Export gives back both trees byte for byte, old and new items alike.
+    let out = tmp.path().join("out");
+    let e = s.export(&out, None).unwrap();
+    assert_eq!(e.failed, 0);
+    let mut expected: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    for ((_, rel), (_, bytes)) in a.into_iter().chain(b) {
+        expected.insert(rel, bytes);
+    }
+    let mut exported = 0usize;
+    for entry in walkdir::WalkDir::new(&out) {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(&out).unwrap();
+        assert_eq!(
+            Some(&fs::read(entry.path()).unwrap()),
+            expected.get(rel),
+            "{}",
+            rel.display()
+        );
+        exported += 1;
+    }
+    assert_eq!(exported, expected.len());
 }
