@@ -580,7 +580,7 @@ fn a_v7_store_keeps_its_unpacked_items_and_packs_new_ones() {
         to_v7(&c, tmp.path());
     }
     let mut s = Store::open(&data, PASS).unwrap();
-    s.import(&[tree_b.clone()], ImportOptions::default())
+    s.import(std::slice::from_ref(&tree_b), ImportOptions::default())
         .unwrap();
     assert!(s.verify().unwrap().is_clean());
     {
