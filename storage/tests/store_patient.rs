@@ -22,11 +22,15 @@ type File = (FileName, Vec<u8>);
 type Tree = BTreeMap<(String, PathBuf), File>;
 
 fn region(dir: &Path, patients: u32) -> Tree {
+    region_seeded(dir, patients, 5)
+}
+
+fn region_seeded(dir: &Path, patients: u32, seed: u64) -> Tree {
     generate(
         &RegionSpec {
             patients,
             facilities: 3,
-            seed: 5,
+            seed,
         },
         dir,
         |_| {},
@@ -63,6 +67,12 @@ fn with_clinical<R>(bytes: &[u8], f: impl FnOnce(Clinical<'_>) -> R) -> R {
 }
 
 fn store(dir: &Path, tree: &Path, dictionary_samples: usize) -> Store {
+    store_with(dir, tree, dictionary_samples, true)
+}
+
+/// A store whose items are packed (`pack`, schema 8) or each sealed alone (as schema 7 code
+/// wrote them, so the store can be taken back to an older schema: [`to_v7`]).
+fn store_with(dir: &Path, tree: &Path, dictionary_samples: usize, pack: bool) -> Store {
     let opts = InitOptions {
         kdf_iterations: KDF_ITERATIONS_MIN,
         ..InitOptions::new("0400000001", Role::Shelter)
@@ -73,11 +83,69 @@ fn store(dir: &Path, tree: &Path, dictionary_samples: usize) -> Store {
         &[tree.to_owned()],
         ImportOptions {
             dictionary_samples,
+            pack,
             ..ImportOptions::default()
         },
     )
     .unwrap();
     s
+}
+
+/// Takes a schema 8 store whose items were all sealed alone back to exactly the v7 schema:
+/// `item` and `location` rebuilt from the v7 code path's own definitions (read from a database
+/// built by `prepare_schema_to(7)`), with their indexes, `pack` dropped, `user_version` 7.
+fn to_v7(c: &rusqlite::Connection, scratch: &Path) {
+    let packed: i64 = c
+        .query_row(
+            "SELECT count(*) FROM item WHERE pack IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(packed, 0, "a v7 store holds no packed items");
+    let mut v7 = rusqlite::Connection::open(scratch.join("v7-reference.sqlite3")).unwrap();
+    kizuna_storage::store::prepare_schema_to(&mut v7, 7).unwrap();
+    let sql = |what: &str| -> Vec<String> {
+        let mut st = v7
+            .prepare(&format!(
+                "SELECT sql FROM sqlite_master WHERE {what} AND sql IS NOT NULL ORDER BY name"
+            ))
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let tables = sql("type = 'table' AND name IN ('item', 'location')");
+    let indexes = sql("type = 'index' AND tbl_name IN ('item', 'location')");
+    assert_eq!(tables.len(), 2);
+    c.execute_batch(
+        "PRAGMA foreign_keys = OFF; BEGIN;
+         CREATE TABLE item_v8 AS SELECT * FROM item; DROP TABLE item;
+         CREATE TABLE location_v8 AS SELECT * FROM location; DROP TABLE location;",
+    )
+    .unwrap();
+    for t in &tables {
+        c.execute_batch(t).unwrap();
+    }
+    c.execute_batch(
+        "INSERT INTO item SELECT id, hash, size, codec, nonce, body, damaged FROM item_v8;
+         INSERT INTO location SELECT id, facility, path_token, NULL, patient_token,
+             item_id, quarantined, reason, stat_token, path_nonce, path_sealed, damaged
+             FROM location_v8;
+         DROP TABLE item_v8; DROP TABLE location_v8; DROP TABLE pack;",
+    )
+    .unwrap();
+    for i in &indexes {
+        c.execute_batch(i).unwrap();
+    }
+    c.execute_batch("PRAGMA user_version = 7; COMMIT; PRAGMA foreign_keys = ON;")
+        .unwrap();
+    assert_eq!(
+        dump(c),
+        dump(&v7),
+        "the fixture has the v7 code path's schema"
+    );
 }
 
 fn to_hiragana(s: &str) -> String {
@@ -325,8 +393,8 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
     let tree_dir = tmp.path().join("region");
     region(&tree_dir, 6);
     let data = tmp.path().join("data");
-    // No dictionaries: what schema 1 code wrote (codec ≤ 1).
-    let s = store(&data, &tree_dir, usize::MAX);
+    // No dictionaries, no packs: what schema 1 code wrote (codec ≤ 1).
+    let s = store_with(&data, &tree_dir, usize::MAX, false);
     let before = s.search(&SearchQuery {
         text: "".into(),
         dob: None,
@@ -340,6 +408,7 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
         // Back to exactly the v1 schema: the v2 tables dropped, v3's dropped index back,
         // user_version 1.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        to_v7(&c, tmp.path());
         c.execute_batch(
             "DROP TABLE search; DROP TABLE patient; DROP TABLE dictionary;
              DROP INDEX location_patient; CREATE INDEX location_patient ON location (patient_token);
@@ -361,8 +430,8 @@ fn a_v1_store_upgrades_and_rebuilds_its_patient_index() {
     assert!(s.verify().unwrap().is_clean());
 }
 
-/// The versioned schema. `import_dir` is left out: the import creates it on first use as its
-/// own re-import index (ARCHITECTURE.md, Import), outside the schema versions compared here.
+/// The versioned schema. `import_dir` is left out: before schema 8 the import created it on
+/// first use (outside the schema versions), so a pre-8 fixture may or may not have it.
 fn dump(c: &rusqlite::Connection) -> Vec<String> {
     let mut st = c
         .prepare("SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'import_dir%' ORDER BY name")
@@ -383,7 +452,7 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
     let tree_dir = tmp.path().join("region");
     region(&tree_dir, 6);
     let data = tmp.path().join("data");
-    let s = store(&data, &tree_dir, 8);
+    let s = store_with(&data, &tree_dir, 8, false);
     let fresh_schema = schema(&data);
     assert!(
         !fresh_schema.iter().any(|x| x.contains("search_patient")),
@@ -395,6 +464,7 @@ fn a_v4_store_drops_the_search_by_patient_index_and_still_verifies_and_searches(
         // Back to exactly the v4 schema: the index re-created, `location_patient` on the whole
         // token again (schema 7 indexes a prefix), user_version 4.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        to_v7(&c, tmp.path());
         c.execute_batch(
             "CREATE INDEX search_patient ON search (patient_id); DROP INDEX location_item;
              DROP INDEX location_patient; CREATE INDEX location_patient ON location (patient_token);
@@ -437,7 +507,7 @@ fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
     let tree_dir = tmp.path().join("region");
     let tree = region(&tree_dir, 6);
     let data = tmp.path().join("data");
-    let s = store(&data, &tree_dir, 8);
+    let s = store_with(&data, &tree_dir, 8, false);
     let fresh_schema = schema(&data);
     let before = s.stats().unwrap();
     drop(s);
@@ -455,6 +525,7 @@ fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
         // tokens.
         let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
         assert_eq!(lengths(&c), vec![8]);
+        to_v7(&c, tmp.path());
         c.execute_batch(
             "UPDATE search SET token = CAST(token || x'0102030405060708' AS BLOB);
              DROP INDEX location_patient;
@@ -493,4 +564,60 @@ fn a_v6_store_rebuilds_its_patient_index_with_8_byte_search_tokens() {
         }
     }
     assert!(found > 0);
+}
+
+#[test]
+fn a_v7_store_keeps_its_unpacked_items_and_packs_new_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a = region(&tree_a, 6);
+    let b = region_seeded(&tree_b, 6, 6);
+    let data = tmp.path().join("data");
+    let s = store_with(&data, &tree_a, 8, false);
+    drop(s);
+    {
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        to_v7(&c, tmp.path());
+    }
+    let mut s = Store::open(&data, PASS).unwrap();
+    s.import(std::slice::from_ref(&tree_b), ImportOptions::default())
+        .unwrap();
+    assert!(s.verify().unwrap().is_clean());
+    {
+        let c = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert!(
+            count("SELECT count(*) FROM item WHERE pack IS NULL") > 0,
+            "v7 items kept"
+        );
+        assert!(
+            count("SELECT count(*) FROM item WHERE pack IS NOT NULL") > 0,
+            "new items packed"
+        );
+        assert!(count("SELECT count(*) FROM pack") > 0);
+    }
+    // Export gives back both trees byte for byte, old and new items alike.
+    let out = tmp.path().join("out");
+    let e = s.export(&out, None).unwrap();
+    assert_eq!(e.failed, 0);
+    let mut expected: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    for ((_, rel), (_, bytes)) in a.into_iter().chain(b) {
+        expected.insert(rel, bytes);
+    }
+    let mut exported = 0usize;
+    for entry in walkdir::WalkDir::new(&out) {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(&out).unwrap();
+        assert_eq!(
+            Some(&fs::read(entry.path()).unwrap()),
+            expected.get(rel),
+            "{}",
+            rel.display()
+        );
+        exported += 1;
+    }
+    assert_eq!(exported, expected.len());
 }

@@ -423,7 +423,7 @@ fn wrong_passphrase_is_refused_and_touches_nothing() {
 }
 
 #[test]
-fn tampered_item_is_detected_marked_and_kept() {
+fn tampered_pack_is_detected_its_items_marked_and_kept() {
     let Some(sample) = conformance() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -431,38 +431,122 @@ fn tampered_item_is_detected_marked_and_kept() {
     import(&mut store, &[&sample]);
     drop(store);
 
+    // One bit of the pack holding the fourth item: every item of that pack fails its tag.
     let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
-    let (id, mut body): (i64, Vec<u8>) = db
+    let pack: i64 = db
         .query_row(
-            "SELECT id, body FROM item ORDER BY id LIMIT 1 OFFSET 3",
+            "SELECT pack FROM item ORDER BY id LIMIT 1 OFFSET 3",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.get(0),
         )
+        .unwrap();
+    let in_pack: Vec<i64> = db
+        .prepare("SELECT id FROM item WHERE pack = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([pack], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let locations: i64 = db
+        .query_row(
+            "SELECT count(*) FROM location WHERE item_id IN (SELECT id FROM item WHERE pack = ?1)",
+            [pack],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!in_pack.is_empty() && locations > 0);
+    let mut body: Vec<u8> = db
+        .query_row("SELECT body FROM pack WHERE id = ?1", [pack], |r| r.get(0))
         .unwrap();
     let middle = body.len() / 2;
     body[middle] ^= 0x01;
     db.execute(
-        "UPDATE item SET body = ?1 WHERE id = ?2",
-        rusqlite::params![body, id],
+        "UPDATE pack SET body = ?1 WHERE id = ?2",
+        rusqlite::params![body, pack],
     )
     .unwrap();
     drop(db);
 
     let mut store = Store::open(&data, PASS).unwrap();
     let report = store.verify().unwrap();
-    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
-    assert_eq!(report.problems[0].code, "item.tag");
+    assert_eq!(
+        report.problem_count as usize,
+        in_pack.len(),
+        "{:?}",
+        report.problems
+    );
+    assert!(report.problems.iter().all(|p| p.code == "item.tag"));
     assert_eq!(report.items, 22, "nothing deleted");
     let e = store
         .export(&tmp.path().join("out"), Some(FACILITY))
         .unwrap();
-    assert_eq!((e.files, e.failed), (21, 1));
+    let locations = u64::try_from(locations).unwrap();
+    assert_eq!((e.files, e.failed), (22 - locations, locations));
     drop(store);
     let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
-    let damaged: i64 = db
-        .query_row("SELECT damaged FROM item WHERE id = ?1", [id], |r| r.get(0))
+    for id in in_pack {
+        let damaged: i64 = db
+            .query_row("SELECT damaged FROM item WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap();
+        assert_eq!(damaged, 1);
+    }
+    let kept: i64 = db
+        .query_row("SELECT count(*) FROM pack WHERE id = ?1", [pack], |r| {
+            r.get(0)
+        })
         .unwrap();
-    assert_eq!(damaged, 1);
+    assert_eq!(kept, 1, "the damaged pack is kept");
+}
+
+#[test]
+fn an_item_row_pointing_elsewhere_in_its_pack_fails_its_hash() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+    import(&mut store, &[&sample]);
+    drop(store);
+    let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    let id: i64 = db
+        .query_row(
+            "SELECT id FROM item WHERE pack_at > 0 ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute("UPDATE item SET pack_at = pack_at - 1 WHERE id = ?1", [id])
+        .unwrap();
+    drop(db);
+    let mut store = Store::open(&data, PASS).unwrap();
+    let report = store.verify().unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].code, "item.hash");
+}
+
+#[test]
+fn a_duplicated_location_row_is_reported() {
+    let Some(sample) = conformance() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = new_store(&data);
+    import(&mut store, &[&sample]);
+    assert!(store.verify().unwrap().is_clean());
+    drop(store);
+    // Schema 8 keeps (facility, path token) unique in the writer, not in an index: a copied
+    // row is possible on disk and must be found.
+    let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
+    db.execute_batch(
+        "INSERT INTO location (facility, path_token, patient_token, item_id, quarantined,
+             reason, stat_token, path_nonce, path_sealed)
+         SELECT facility, path_token, patient_token, item_id, quarantined, reason, stat_token,
+             path_nonce, path_sealed FROM location ORDER BY id LIMIT 1",
+    )
+    .unwrap();
+    drop(db);
+    let mut store = Store::open(&data, PASS).unwrap();
+    let report = store.verify().unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].code, "location.duplicate");
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub mod aad {
     pub const DEK: &[u8] = b"kizuna/dek/v1";
     pub const IDENTITY: &[u8] = b"kizuna/identity/v1";
     pub const ITEM: &[u8] = b"kizuna/item/v1";
+    /// Packed item bodies (schema 8): several items sealed as one record.
+    pub const PACK: &[u8] = b"kizuna/pack/v1";
     pub const PATH: &[u8] = b"kizuna/path/v1";
     pub const DICTIONARY: &[u8] = b"kizuna/dictionary/v1";
     pub const PATIENT: &[u8] = b"kizuna/patient/v1";

@@ -37,6 +37,7 @@ use serde::Serialize;
 use super::crypto::{self, Keys, Token, label};
 use super::error::{DbError, ImportError, IoError, db, io};
 use super::item::{self, PutError};
+use super::schema::{LOCATION_PATIENT_TOKEN_LEN, PATH_PREFIX_LEN};
 use super::{Store, is_facility_code};
 use crate::ssmix2::check::{self, FILE_BYTES_MAX, Level, Verdict};
 use crate::ssmix2::path::{ConditionFlag, FileName};
@@ -189,6 +190,10 @@ pub struct ImportOptions<'a> {
     /// their last complete import: catches files rewritten in place, which standardized
     /// storage never does (ARCHITECTURE.md, Import).
     pub full: bool,
+    /// Put new items in packs (schema 8; the default). `false` seals each item alone, as
+    /// schema 7 code did: only tests use it, to build stores they can take back to older
+    /// schemas.
+    pub pack: bool,
 }
 
 impl Default for ImportOptions<'_> {
@@ -198,6 +203,7 @@ impl Default for ImportOptions<'_> {
             progress: None,
             dictionary_samples: super::codec::TRAIN_SAMPLES_DEFAULT,
             full: false,
+            pack: true,
         }
     }
 }
@@ -213,6 +219,7 @@ impl std::fmt::Debug for ImportOptions<'_> {
 }
 
 /// What happened to one file.
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     New { renamed: bool, item_added: bool },
     Unchanged,
@@ -222,21 +229,30 @@ enum Outcome {
 }
 
 /// A write transaction that rolls back unless committed. `BEGIN IMMEDIATE` takes the write lock
-/// up front, so a concurrent writer waits (busy_timeout) instead of failing mid-batch.
+/// up front, so a concurrent writer waits (busy_timeout) instead of failing mid-batch. The open
+/// packs are sealed before the commit; a rollback forgets them.
 struct Batch<'c> {
-    conn: &'c Connection,
+    ctx: &'c Ctx<'c>,
     open: bool,
 }
 
 impl<'c> Batch<'c> {
-    fn begin(conn: &'c Connection) -> Result<Batch<'c>, DbError> {
-        conn.execute_batch("BEGIN IMMEDIATE")
+    fn begin(ctx: &'c Ctx<'c>) -> Result<Batch<'c>, DbError> {
+        ctx.conn
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(db("starting an import batch"))?;
-        Ok(Batch { conn, open: true })
+        Ok(Batch { ctx, open: true })
     }
 
-    fn commit(&mut self) -> Result<(), DbError> {
-        self.conn
+    fn commit(&mut self) -> Result<(), ImportError> {
+        let ctx = self.ctx;
+        super::pack::flush(ctx.conn, ctx.keys, ctx.rng, &mut ctx.codecs.borrow_mut()).map_err(
+            |e| match e {
+                super::pack::PackError::Seal => ImportError::Random,
+                super::pack::PackError::Db(d) => ImportError::Db(d),
+            },
+        )?;
+        ctx.conn
             .execute_batch("COMMIT")
             .map_err(db("committing an import batch"))?;
         self.open = false;
@@ -247,9 +263,14 @@ impl<'c> Batch<'c> {
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         if self.open {
+            // The reserved pack rows roll back with the batch; forget their contents. (Not
+            // borrowed here: drops happen between per-file steps.)
+            if let Ok(mut codecs) = self.ctx.codecs.try_borrow_mut() {
+                super::pack::discard(&mut codecs);
+            }
             // Nothing more can be done if the rollback fails: SQLite rolls back a hot journal
             // on the next open anyway.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.ctx.conn.execute_batch("ROLLBACK");
         }
     }
 }
@@ -373,6 +394,7 @@ impl Store {
         opts: ImportOptions<'_>,
     ) -> Result<ImportSummary, ImportError> {
         self.codecs.get_mut().train_samples = opts.dictionary_samples;
+        self.codecs.get_mut().pack_items = opts.pack;
         let result = self.import_inner(roots, opts);
         if result.is_err() {
             // The open batch rolled back, and with it any dictionary trained in it: reload the
@@ -409,7 +431,6 @@ impl Store {
             rng: &self.rng,
             codecs: &self.codecs,
         };
-        ensure_dir_table(&self.conn)?;
         let full = opts.full;
         let keys = &self.keys;
         let budget = Budget::new();
@@ -657,37 +678,40 @@ struct DirRow {
     subdirs: bool,
 }
 
-/// Creates the per-directory index if this store has none yet (it only speeds up re-imports:
-/// a missing or emptied table means a full stat walk).
-fn ensure_dir_table(conn: &Connection) -> Result<(), DbError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS import_dir (
-             dir_token BLOB PRIMARY KEY,
-             stat_token BLOB NOT NULL,
-             files INTEGER NOT NULL,
-             quarantined INTEGER NOT NULL,
-             subdirs INTEGER NOT NULL
-         ) WITHOUT ROWID",
-    )
-    .map_err(db("creating the import directory index"))
+/// Largest file or quarantined count `import_dir` records (31 bits each in `counts`); a
+/// directory holding more is simply not recorded (listed on every import).
+const DIR_COUNT_MAX: u64 = (1 << 31) - 1;
+
+/// `import_dir.counts` (schema 8): subdirs in bit 0, files in bits 1–31, quarantined above, so
+/// a leaf directory of a few files takes one byte.
+fn dir_counts_encode(files: u64, quarantined: u64, subdirs: bool) -> Option<i64> {
+    if files > DIR_COUNT_MAX || quarantined > DIR_COUNT_MAX {
+        return None;
+    }
+    i64::try_from(quarantined << 32 | files << 1 | u64::from(subdirs)).ok()
+}
+
+/// Inverse of [`dir_counts_encode`]; a negative value (never written) reads as nothing.
+fn dir_counts(counts: i64) -> (u64, u64, bool) {
+    let c = u64::try_from(counts).unwrap_or(0);
+    ((c >> 1) & DIR_COUNT_MAX, c >> 32, c & 1 == 1)
 }
 
 fn find_dir(conn: &Connection, dir_token: &Token) -> Result<Option<DirRow>, ImportError> {
-    conn.prepare_cached(
-        "SELECT stat_token, files, quarantined, subdirs FROM import_dir WHERE dir_token = ?1",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![&dir_token[..DIR_TOKEN_LEN]], |r| {
-            Ok(DirRow {
-                stat: r.get(0)?,
-                files: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                quarantined: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                subdirs: r.get::<_, i64>(3)? != 0,
+    conn.prepare_cached("SELECT stat_token, counts FROM import_dir WHERE dir_token = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![&dir_token[..DIR_TOKEN_LEN]], |r| {
+                let (files, quarantined, subdirs) = dir_counts(r.get(1)?);
+                Ok(DirRow {
+                    stat: r.get(0)?,
+                    files,
+                    quarantined,
+                    subdirs,
+                })
             })
+            .optional()
         })
-        .optional()
-    })
-    .map_err(|e| db("looking up a directory")(e).into())
+        .map_err(|e| db("looking up a directory")(e).into())
 }
 
 /// The stat of a directory that changes whenever an entry is created, renamed or deleted in it.
@@ -960,27 +984,33 @@ fn stat_token(keys: &Keys, meta: &fs::Metadata) -> Token {
     )
 }
 
+/// A location by (?1 facility, ?2 path token) through the prefix index (?3: the token's first
+/// `PATH_PREFIX_LEN` bytes; the expression is literally the index's, tested in `schema.rs`).
+pub(crate) const FIND_LOCATION_SQL: &str =
+    "SELECT id, item_id, quarantined, stat_token FROM location
+     WHERE substr(path_token, 1, 8) = ?3 AND facility = ?1 AND path_token = ?2";
+
 fn find_location(
     conn: &Connection,
     facility: &str,
     path_token: &Token,
 ) -> Result<Option<Existing>, ImportError> {
-    conn.prepare_cached(
-        "SELECT id, item_id, quarantined, stat_token FROM location
-         WHERE facility = ?1 AND path_token = ?2",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![facility, &path_token[..]], |r| {
-            Ok(Existing {
-                id: r.get(0)?,
-                item_id: r.get(1)?,
-                quarantined: r.get::<_, i64>(2)? != 0,
-                stat_token: r.get(3)?,
-            })
+    conn.prepare_cached(FIND_LOCATION_SQL)
+        .and_then(|mut s| {
+            s.query_row(
+                params![facility, &path_token[..], &path_token[..PATH_PREFIX_LEN]],
+                |r| {
+                    Ok(Existing {
+                        id: r.get(0)?,
+                        item_id: r.get(1)?,
+                        quarantined: r.get::<_, i64>(2)? != 0,
+                        stat_token: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
         })
-        .optional()
-    })
-    .map_err(|e| db("looking up a location")(e).into())
+        .map_err(|e| db("looking up a location")(e).into())
 }
 
 /// The writer: takes the scanner's messages in walk order, writes them in batches, reports
@@ -995,7 +1025,7 @@ fn write_all(
 ) -> Result<ImportSummary, ImportError> {
     let mut summary = ImportSummary::default();
     let mut committed_files = 0u64;
-    let mut batch = Batch::begin(ctx.conn)?;
+    let mut batch = Batch::begin(ctx)?;
     let mut batch_opened = Instant::now();
     let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
     loop {
@@ -1023,22 +1053,21 @@ fn write_all(
                     subdirs,
                 } => {
                     let mut t = Instant::now();
-                    ctx.conn
-                        .prepare_cached(
-                            "INSERT OR REPLACE INTO import_dir
-                             (dir_token, stat_token, files, quarantined, subdirs)
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                &dir_token[..DIR_TOKEN_LEN],
-                                &stat_token[..],
-                                i64::try_from(files).unwrap_or(i64::MAX),
-                                i64::try_from(quarantined).unwrap_or(i64::MAX),
-                                subdirs
-                            ])
-                        })
-                        .map_err(db("recording an imported directory"))?;
+                    if let Some(counts) = dir_counts_encode(files, quarantined, subdirs) {
+                        ctx.conn
+                            .prepare_cached(
+                                "INSERT OR REPLACE INTO import_dir (dir_token, stat_token, counts)
+                                 VALUES (?1, ?2, ?3)",
+                            )
+                            .and_then(|mut s| {
+                                s.execute(params![
+                                    &dir_token[..DIR_TOKEN_LEN],
+                                    &stat_token[..],
+                                    counts
+                                ])
+                            })
+                            .map_err(db("recording an imported directory"))?;
+                    }
                     lap(&mut t, &mut summary.stages.db_write);
                     continue;
                 }
@@ -1049,9 +1078,10 @@ fn write_all(
                     Some(write_file(ctx, *file, &mut summary.stages)?)
                 }
             };
-            match outcome {
-                None => {}
-                Some(outcome) => count(&mut summary, &mut batch_files, outcome),
+            if let Some(outcome) = outcome
+                && summary.count(outcome)
+            {
+                batch_files += 1;
             }
             summary.seconds = started.elapsed().as_secs_f64();
             if let Some(progress) = opts.progress.as_mut()
@@ -1070,7 +1100,7 @@ fn write_all(
                 batch.commit()?;
                 lap(&mut t, &mut summary.stages.commit);
                 committed_files = summary.files;
-                batch = Batch::begin(ctx.conn)?;
+                batch = Batch::begin(ctx)?;
                 batch_opened = Instant::now();
                 (batch_files, batch_bytes) = (0, 0);
             }
@@ -1083,28 +1113,33 @@ fn write_all(
     Ok(summary)
 }
 
-/// Adds one file's outcome to the run's counts.
-fn count(summary: &mut ImportSummary, batch_files: &mut u64, outcome: Outcome) {
-    match outcome {
-        Outcome::New {
-            renamed,
-            item_added,
-        } => {
-            summary.new += 1;
-            summary.renamed += u64::from(renamed);
-            summary.items_added += u64::from(item_added);
+impl ImportSummary {
+    /// Adds one file's outcome to the run's counts; true when it counts as a file (anything but
+    /// `Skipped`). The one place the three entry points (`import`, `import_files`,
+    /// `insert_received`) count outcomes.
+    fn count(&mut self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::New {
+                renamed,
+                item_added,
+            } => {
+                self.new += 1;
+                self.renamed += u64::from(renamed);
+                self.items_added += u64::from(item_added);
+            }
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Quarantined { item_added } => {
+                self.quarantined += 1;
+                self.items_added += u64::from(item_added);
+            }
+            Outcome::UnchangedQuarantined => self.quarantined += 1,
+            Outcome::Skipped => {
+                self.skipped += 1;
+                return false;
+            }
         }
-        Outcome::Unchanged => summary.unchanged += 1,
-        Outcome::Quarantined { item_added } => {
-            summary.quarantined += 1;
-            summary.items_added += u64::from(item_added);
-        }
-        Outcome::UnchangedQuarantined => summary.quarantined += 1,
-        Outcome::Skipped => summary.skipped += 1,
-    }
-    if !matches!(outcome, Outcome::Skipped) {
-        summary.files += 1;
-        *batch_files += 1;
+        self.files += 1;
+        true
     }
 }
 
@@ -1134,22 +1169,6 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
     {
         return Ok(e.unchanged());
     }
-    let put = item::put(
-        ctx.conn,
-        ctx.keys,
-        ctx.rng,
-        &mut ctx.codecs.borrow_mut(),
-        kind.as_ref(),
-        &hash,
-        &bytes,
-        st,
-    );
-    t = Instant::now();
-    let (item_id, item_added) = match put {
-        Ok(put) => put,
-        Err(PutError::Seal) => return Err(ImportError::Random),
-        Err(PutError::Db(e)) => return Err(e.into()),
-    };
     let (quarantined, reason, name) = match verdict {
         Judged::Keyed(name) => (false, None, name),
         Judged::Quarantine(reason) => (true, Some(reason), None),
@@ -1160,6 +1179,25 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
             &[facility.as_bytes(), n.patient_id.as_bytes()],
         )
     });
+    // A patient's new items share packs (they compress against each other); items without a
+    // patient (quarantined, extended storage) share the ungrouped pack.
+    let put = item::put(
+        ctx.conn,
+        ctx.keys,
+        ctx.rng,
+        &mut ctx.codecs.borrow_mut(),
+        kind.as_ref(),
+        patient_token.as_ref(),
+        &hash,
+        &bytes,
+        st,
+    );
+    t = Instant::now();
+    let (item_id, item_added) = match put {
+        Ok(put) => put,
+        Err(PutError::Seal) => return Err(ImportError::Random),
+        Err(PutError::Db(e)) => return Err(e.into()),
+    };
 
     if let Some(e) = existing {
         if e.item_id == item_id {
@@ -1179,7 +1217,7 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
         ctx.conn
             .prepare_cached(
                 "UPDATE location SET item_id = ?1, quarantined = ?2, reason = ?3, stat_token = ?4,
-                 version_token = NULL, patient_token = ?5 WHERE id = ?6",
+                 patient_token = ?5 WHERE id = ?6",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -1187,7 +1225,9 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
                     quarantined,
                     reason,
                     stat_token,
-                    patient_token.as_ref().map(|t| &t[..]),
+                    patient_token
+                        .as_ref()
+                        .map(|t| &t[..LOCATION_PATIENT_TOKEN_LEN]),
                     e.id
                 ])
             })
@@ -1250,7 +1290,9 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
             s.execute(params![
                 facility,
                 &path_token[..],
-                patient_token.as_ref().map(|t| &t[..]),
+                patient_token
+                    .as_ref()
+                    .map(|t| &t[..LOCATION_PATIENT_TOKEN_LEN]),
                 item_id,
                 quarantined,
                 reason,
@@ -1319,7 +1361,8 @@ fn rename_candidate(
         .conn
         .prepare_cached(
             "SELECT id FROM location
-             WHERE facility = ?1 AND path_token = ?2 AND item_id = ?3 AND quarantined = 0",
+             WHERE substr(path_token, 1, 8) = ?4 AND facility = ?1 AND path_token = ?2
+               AND item_id = ?3 AND quarantined = 0",
         )
         .map_err(db("looking up a record version"))?;
     for flag in [
@@ -1334,9 +1377,10 @@ fn rename_candidate(
         old.push(u8::try_from(flag.as_char()).unwrap_or(b'?'));
         let token = ctx.keys.token(label::PATH, &[facility.as_bytes(), &old]);
         let id = stmt
-            .query_row(params![facility, &token[..], item_id], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                params![facility, &token[..], item_id, &token[..PATH_PREFIX_LEN]],
+                |r| r.get::<_, i64>(0),
+            )
             .optional()
             .map_err(db("looking up a record version"))?;
         if id.is_some() {
@@ -1398,6 +1442,25 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_counts_round_trip_and_a_leaf_takes_one_byte() {
+        for (f, q, d) in [
+            (0, 0, false),
+            (1, 0, false),
+            (3, 1, true),
+            (DIR_COUNT_MAX, DIR_COUNT_MAX, true),
+        ] {
+            let c = dir_counts_encode(f, q, d).unwrap();
+            assert_eq!(dir_counts(c), (f, q, d));
+        }
+        assert!(
+            dir_counts_encode(40, 0, false).unwrap() < 128,
+            "one-byte varint"
+        );
+        assert_eq!(dir_counts_encode(DIR_COUNT_MAX + 1, 0, false), None);
+        assert_eq!(dir_counts_encode(0, DIR_COUNT_MAX + 1, false), None);
+    }
 
     #[test]
     fn stat_tokens_of_both_lengths_match_only_their_own_file() {

@@ -14,6 +14,7 @@ use super::codec::Codecs;
 use super::crypto::{self, Keys, Token};
 use super::error::{ReadError, db};
 use super::import::{ImportStages, lap};
+use super::schema::HASH_PREFIX_LEN;
 use super::{DbError, Store};
 use crate::ssmix2::check::FILE_BYTES_MAX;
 
@@ -40,9 +41,49 @@ fn aad_parts<'a>(hash: &'a [u8], size: &'a [u8; 8], codec: &'a [u8; 8]) -> [&'a 
     [crypto::aad::ITEM, hash, size, codec]
 }
 
+/// Items stored in a pack (schema 8): empty nonce and body; the bytes are at `pack_at` in the
+/// plaintext of pack `pack` (`pack.rs`).
+pub const CODEC_PACKED: i64 = 4;
+
+/// The item columns a reader selects, in [`Stored::from_row`]'s order (table alias `i`).
+pub const COLUMNS: &str = "i.hash, i.size, i.codec, i.nonce, i.body, i.pack, i.pack_at";
+
+/// An item row as stored: everything [`decode`] needs.
+pub struct Stored {
+    pub hash: Vec<u8>,
+    pub size: i64,
+    pub codec: i64,
+    pub nonce: Vec<u8>,
+    pub body: Vec<u8>,
+    pub pack: Option<i64>,
+    pub pack_at: Option<i64>,
+}
+
+impl Stored {
+    /// Reads [`COLUMNS`] starting at column `at`.
+    pub fn from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stored> {
+        Ok(Stored {
+            hash: r.get(at)?,
+            size: r.get(at + 1)?,
+            codec: r.get(at + 2)?,
+            nonce: r.get(at + 3)?,
+            body: r.get(at + 4)?,
+            pack: r.get(at + 5)?,
+            pack_at: r.get(at + 6)?,
+        })
+    }
+}
+
+/// The item with a hash (?2) through the prefix index (?1: its first `HASH_PREFIX_LEN`
+/// bytes); the expression must stay literally the index's for SQLite to use it (tested).
+pub(crate) const FIND_SQL: &str = "SELECT id FROM item WHERE substr(hash, 1, 8) = ?1 AND hash = ?2";
+
 pub fn find(conn: &Connection, hash: &[u8; 32]) -> Result<Option<i64>, DbError> {
-    conn.prepare_cached("SELECT id FROM item WHERE hash = ?1")
-        .and_then(|mut s| s.query_row([&hash[..]], |r| r.get(0)).optional())
+    conn.prepare_cached(FIND_SQL)
+        .and_then(|mut s| {
+            s.query_row(params![&hash[..HASH_PREFIX_LEN], &hash[..]], |r| r.get(0))
+                .optional()
+        })
         .map_err(db("looking up an item"))
 }
 
@@ -53,9 +94,19 @@ pub enum PutError {
     Db(DbError),
 }
 
+impl From<super::pack::PackError> for PutError {
+    fn from(e: super::pack::PackError) -> PutError {
+        match e {
+            super::pack::PackError::Seal => PutError::Seal,
+            super::pack::PackError::Db(d) => PutError::Db(d),
+        }
+    }
+}
+
 /// Stores `bytes` under `hash` unless present; returns the row id and whether it was new.
-/// `kind` is the token of the item's data type when known: it selects the dictionary, and
-/// new items of a kind without one are training samples.
+/// Items up to `PACK_ITEM_MAX` go to the open pack of `group` (the location's patient token);
+/// larger ones are sealed alone, `kind` (the token of the data type, when known) selecting the
+/// dictionary, and new items of a kind without one are training samples.
 #[expect(
     clippy::too_many_arguments,
     reason = "the import's per-run state, passed apart so the writer can borrow it piecewise"
@@ -66,6 +117,7 @@ pub fn put(
     rng: &SystemRandom,
     codecs: &mut Codecs,
     kind: Option<&Token>,
+    group: Option<&Token>,
     hash: &[u8; 32],
     bytes: &[u8],
     st: &mut ImportStages,
@@ -76,6 +128,28 @@ pub fn put(
     if let Some(id) = found {
         return Ok((id, false));
     }
+    let size = bytes.len() as i64;
+    if codecs.pack_items && bytes.len() <= super::pack::PACK_ITEM_MAX {
+        // Compression and sealing happen when the pack is sealed (counted there as compress).
+        let (pack, at) = super::pack::add(conn, keys, rng, codecs, group, bytes)?;
+        lap(&mut t, &mut st.compress);
+        conn.prepare_cached(
+            "INSERT INTO item (hash, size, codec, nonce, body, pack, pack_at)
+             VALUES (?1, ?2, ?3, x'', x'', ?4, ?5)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                &hash[..],
+                size,
+                CODEC_PACKED,
+                pack,
+                i64::try_from(at).unwrap_or(i64::MAX)
+            ])
+        })
+        .map_err(|e| PutError::Db(db("writing an item")(e)))?;
+        lap(&mut t, &mut st.db_write);
+        return Ok((conn.last_insert_rowid(), true));
+    }
     let (codec, body) = codecs.compress(kind, bytes);
     if let Some(kind) = kind
         && !uses_dictionary(codec)
@@ -85,7 +159,6 @@ pub fn put(
             .map_err(PutError::Db)?;
     }
     lap(&mut t, &mut st.compress);
-    let size = bytes.len() as i64;
     let (nonce, sealed) = crypto::seal(
         &keys.record,
         rng,
@@ -103,43 +176,60 @@ pub fn put(
     Ok((conn.last_insert_rowid(), true))
 }
 
-/// Opens, decompresses and checks one body against its address (check after reading, house
-/// style 6). The recorded size bounds the decompression, so a tampered body cannot balloon.
+/// Decompresses an opened body of `codec` to at most `cap` bytes.
+pub fn decompress(
+    codecs: &mut Codecs,
+    codec: i64,
+    plain: Vec<u8>,
+    cap: usize,
+) -> Result<Vec<u8>, ReadError> {
+    match codec {
+        CODEC_RAW => Ok(plain),
+        CODEC_ZSTD => zstd::bulk::decompress(&plain, cap).map_err(|_| ReadError::Decompress),
+        CODEC_ZSTD_DICT | CODEC_ZSTD_DICT_VARINT => codecs
+            .decompress_dict(codec, &plain, cap)
+            .ok_or(ReadError::Decompress),
+        other => Err(ReadError::Codec(other)),
+    }
+}
+
+/// Opens, decompresses and checks one item against its address (check after reading, house
+/// style 6). The recorded size bounds the decompression, so a tampered body cannot balloon; a
+/// packed item is read from its pack (`pack::read`, bounded by `PACK_READ_MAX`).
 pub fn decode(
+    conn: &Connection,
     keys: &Keys,
     codecs: &mut Codecs,
-    hash: &[u8],
-    size: i64,
-    codec: i64,
-    nonce: &[u8],
-    body: &[u8],
+    item: &Stored,
 ) -> Result<Vec<u8>, ReadError> {
-    let plain = crypto::open(
-        &keys.record,
+    let Stored {
+        hash,
+        size,
+        codec,
         nonce,
-        &aad_parts(hash, &size.to_be_bytes(), &codec.to_be_bytes()),
         body,
-    )
-    .map_err(|_| ReadError::Tag)?;
-    let bytes = match codec {
-        CODEC_RAW => plain,
-        CODEC_ZSTD => {
-            let cap = usize::try_from(size)
-                .ok()
-                .filter(|&n| n as u64 <= FILE_BYTES_MAX)
-                .ok_or(ReadError::Decompress)?;
-            zstd::bulk::decompress(&plain, cap).map_err(|_| ReadError::Decompress)?
-        }
-        CODEC_ZSTD_DICT | CODEC_ZSTD_DICT_VARINT => {
-            let cap = usize::try_from(size)
-                .ok()
-                .filter(|&n| n as u64 <= FILE_BYTES_MAX)
-                .ok_or(ReadError::Decompress)?;
-            codecs
-                .decompress_dict(codec, &plain, cap)
-                .ok_or(ReadError::Decompress)?
-        }
-        other => return Err(ReadError::Codec(other)),
+        pack,
+        pack_at,
+    } = item;
+    let (hash, size, codec) = (&hash[..], *size, *codec);
+    let bytes = if codec == CODEC_PACKED {
+        let (Some(pack), Some(at)) = (pack, pack_at) else {
+            return Err(ReadError::Codec(codec));
+        };
+        super::pack::read(conn, keys, codecs, *pack, *at, size)?
+    } else {
+        let plain = crypto::open(
+            &keys.record,
+            nonce,
+            &aad_parts(hash, &size.to_be_bytes(), &codec.to_be_bytes()),
+            body,
+        )
+        .map_err(|_| ReadError::Tag)?;
+        let cap = usize::try_from(size)
+            .ok()
+            .filter(|&n| n as u64 <= FILE_BYTES_MAX)
+            .ok_or(ReadError::Decompress)?;
+        decompress(codecs, codec, plain, cap)?
     };
     if bytes.len() as i64 != size {
         return Err(ReadError::Decompress);
@@ -155,31 +245,24 @@ impl Store {
     pub fn item(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, ReadError> {
         let row = self
             .conn
-            .query_row(
-                "SELECT size, codec, nonce, body FROM item WHERE hash = ?1",
-                [&hash[..]],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
-                },
-            )
-            .optional()
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM item i WHERE substr(i.hash, 1, 8) = ?1 AND i.hash = ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![&hash[..HASH_PREFIX_LEN], &hash[..]], |r| {
+                    Stored::from_row(r, 0)
+                })
+                .optional()
+            })
             .map_err(db("reading an item"))?;
-        let Some((size, codec, nonce, body)) = row else {
+        let Some(stored) = row else {
             return Ok(None);
         };
         decode(
+            &self.conn,
             &self.keys,
             &mut self.codecs.borrow_mut(),
-            hash,
-            size,
-            codec,
-            &nonce,
-            &body,
+            &stored,
         )
         .map(Some)
     }

@@ -33,6 +33,7 @@ mod export;
 mod import;
 mod item;
 mod normalize;
+mod pack;
 mod patient;
 mod schema;
 mod sealed_path;
@@ -381,14 +382,16 @@ impl Store {
         Ok(Stats {
             items: q("SELECT count(*) FROM item")?,
             item_bytes: q("SELECT coalesce(sum(size), 0) FROM item")?,
-            stored_bytes: q("SELECT coalesce(sum(length(body)), 0) FROM item")?,
+            stored_bytes: q("SELECT coalesce(sum(length(body)), 0) FROM item")?
+                + q("SELECT coalesce(sum(length(body)), 0) FROM pack")?,
             locations: q("SELECT count(*) FROM location")?,
             quarantined: q("SELECT count(*) FROM location WHERE quarantined = 1")?,
             facilities: q("SELECT count(DISTINCT facility) FROM location")?,
             patients: q("SELECT count(*) FROM patient")?,
             search_tokens: q("SELECT count(*) FROM search")?,
             dictionaries: q("SELECT count(*) FROM dictionary")?,
-            dictionary_items: q("SELECT count(*) FROM item WHERE codec IN (2, 3)")?,
+            dictionary_items: q("SELECT count(*) FROM item WHERE codec IN (2, 3)
+                 OR pack IN (SELECT id FROM pack WHERE codec IN (2, 3))")?,
         })
     }
 }
@@ -399,7 +402,7 @@ pub struct Stats {
     pub items: u64,
     /// Raw bytes of all items.
     pub item_bytes: u64,
-    /// Bytes of all sealed bodies (after compression, with nonce-free GCM tags).
+    /// Bytes of all sealed bodies, items' and packs' (after compression, with GCM tags).
     pub stored_bytes: u64,
     pub locations: u64,
     pub quarantined: u64,
@@ -408,7 +411,7 @@ pub struct Stats {
     pub patients: u64,
     pub search_tokens: u64,
     pub dictionaries: u64,
-    /// Items stored with a trained dictionary (codec 2 or 3).
+    /// Items stored with a trained dictionary (codec 2 or 3, alone or in a pack).
     pub dictionary_items: u64,
 }
 

@@ -560,12 +560,13 @@ impl Store {
             .map_err(db("rebuilding the patient index"))?;
         {
             let mut stmt = tx
-                .prepare(
-                    "SELECT l.facility, l.patient_token, l.path_token, l.path_nonce, l.path_sealed,
-                            i.hash, i.size, i.codec, i.nonce, i.body
-                     FROM location l JOIN item i ON i.id = l.item_id
-                     WHERE l.patient_token IS NOT NULL AND l.quarantined = 0 ORDER BY l.id",
-                )
+                .prepare(&format!(
+                    "SELECT l.facility, l.patient_token, l.path_token, l.path_nonce,
+                                l.path_sealed, {}
+                         FROM location l JOIN item i ON i.id = l.item_id
+                         WHERE l.patient_token IS NOT NULL AND l.quarantined = 0 ORDER BY l.id",
+                    item::COLUMNS
+                ))
                 .map_err(db("rebuilding the patient index"))?;
             let mut rows = stmt.query([]).map_err(db("rebuilding the patient index"))?;
             let e = db("rebuilding the patient index");
@@ -580,9 +581,13 @@ impl Store {
                 else {
                     continue;
                 };
-                let Ok(pt) = Token::try_from(&pt[..]) else {
+                // The location keeps a prefix of the token (8 bytes since schema 8): the
+                // record's full token is recomputed from the path, which must agree with it.
+                let full = patient_token(&self.keys, &facility, &name.patient_id);
+                if !full.starts_with(&pt) || pt.is_empty() {
                     continue;
-                };
+                }
+                let pt = full;
                 // Decoding the item is most of the cost; skip it where `note` would not read
                 // the bytes: a version that is not current, or a message other than ADT-00 of a
                 // patient who has a record already (only an ADT-00 replaces one).
@@ -600,16 +605,10 @@ impl Store {
                         continue;
                     }
                 }
-                let hash: Vec<u8> = r.get(5).map_err(&e)?;
-                let Ok(bytes) = item::decode(
-                    &self.keys,
-                    &mut self.codecs.borrow_mut(),
-                    &hash,
-                    r.get(6).map_err(&e)?,
-                    r.get(7).map_err(&e)?,
-                    &r.get::<_, Vec<u8>>(8).map_err(&e)?,
-                    &r.get::<_, Vec<u8>>(9).map_err(&e)?,
-                ) else {
+                let stored = item::Stored::from_row(r, 5).map_err(&e)?;
+                let Ok(bytes) =
+                    item::decode(&tx, &self.keys, &mut self.codecs.borrow_mut(), &stored)
+                else {
                     continue;
                 };
                 note(&tx, &self.keys, &self.rng, &facility, &name, &bytes, &pt).map_err(|err| {
@@ -703,13 +702,14 @@ impl Store {
     }
 }
 
-/// Every patient row and whether it has a location; the `EXISTS` goes through
+/// Every patient row and whether it has a location (whose token is the first 8 bytes of the
+/// patient's since schema 8); the `EXISTS` goes through
 /// `location_patient`, whose expression (`substr(patient_token, 1, 4)`, schema 7) must be
 /// written literally for SQLite to use it.
 pub(crate) const PATIENTS_WITH_FILES_SQL: &str = "SELECT p.id, p.patient_token, p.nonce, p.sealed,
         EXISTS (SELECT 1 FROM location l
                 WHERE substr(l.patient_token, 1, 4) = substr(p.patient_token, 1, 4)
-                  AND l.patient_token = p.patient_token)
+                  AND l.patient_token = substr(p.patient_token, 1, 8))
      FROM patient p ORDER BY p.id";
 
 /// Problems found in the patient index: (code, patient row id or count).

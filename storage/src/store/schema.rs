@@ -12,7 +12,7 @@ use rusqlite::{Connection, Transaction};
 use super::error::{DbError, OpenError, db};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// Pragmas set on every connection. WAL lets readers run beside the importer; `FULL` syncs the
 /// WAL at each commit, so an acknowledged import batch survives power loss (`NORMAL` would keep
@@ -166,6 +166,101 @@ DROP INDEX location_patient;
 CREATE INDEX location_patient ON location (substr(patient_token, 1, 4));
 ";
 
+/// Version 8: packed item bodies and a hash-prefix index (stored-size round 3).
+///
+/// - `pack`: several items' raw bytes concatenated, compressed as one zstd frame (with the
+///   mixed-type pack dictionary once trained) and sealed once: one nonce and one tag per pack,
+///   and neighbouring messages of a patient compress against each other. A packed item row
+///   has `pack` and `pack_at` set (codec 4, empty nonce and body); its bytes are the slice
+///   `pack_at .. pack_at + size` of the pack's plaintext, checked against the item's SHA-256
+///   after reading (`pack.rs`). Items sealed before keep their own bodies (codecs 0–3, `pack`
+///   NULL) and are read as before.
+/// - `item` is rebuilt without `UNIQUE (hash)` (a 32-byte autoindex, ≈ 46 bytes per item) and
+///   indexed on the hash's first [`HASH_PREFIX_LEN`] bytes instead; every lookup compares the
+///   full hash too, so a shared prefix only adds a row to compare. Uniqueness is kept by the
+///   single writer: `item::put` looks the hash up inside the write transaction before it
+///   inserts. Row ids are kept, so locations and `replaced` rows stay valid; the rebuild runs
+///   with foreign keys off (SQLite's documented table-rebuild procedure: the pragma cannot
+///   change inside a transaction, so `prepare_to` sets it around the migration transaction).
+/// - `location` is rebuilt the same way without `UNIQUE (facility, path_token)` (a 16-byte
+///   token plus the facility in a 40-byte-per-file autoindex) and indexed on the path token's
+///   first [`PATH_PREFIX_LEN`] bytes; lookups compare facility and full token too. The single
+///   writer keeps (facility, path token) unique: every insert follows a lookup of that key in
+///   the same write transaction; `verify` reports a duplicate (`location.duplicate`).
+/// - `location.patient_token` keeps the first [`LOCATION_PATIENT_TOKEN_LEN`] bytes of the
+///   patient token (16 before): it is only a lookup key for a patient's files, and every reader
+///   re-checks the patient ID from the sealed path (the summary) or only asks whether a
+///   patient has files at all (verify), so a shared 8-byte value (≈ P²/2⁶⁵ pairs for P
+///   patients) costs a decryption, never a wrong answer. `patient.patient_token` stays 16.
+/// - `location.version_token` (NULL since schema 4) is not carried over.
+/// - `import_dir` (the re-import cache, created by the first import before) moves into the
+///   versioned schema with its three counts in one integer (`counts` = subdirs | files << 1 |
+///   quarantined << 32; one byte for a leaf directory of a few files). It is a cache, so the
+///   old table is dropped: the first re-import after the upgrade stats every file once.
+const V8: &str = "
+CREATE TABLE pack (
+    id      INTEGER PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    codec   INTEGER NOT NULL,
+    nonce   BLOB    NOT NULL,
+    body    BLOB    NOT NULL,
+    damaged INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE item8 (
+    id      INTEGER PRIMARY KEY,
+    hash    BLOB    NOT NULL CHECK (length(hash) = 32),
+    size    INTEGER NOT NULL CHECK (size >= 0),
+    codec   INTEGER NOT NULL,
+    nonce   BLOB    NOT NULL,
+    body    BLOB    NOT NULL,
+    damaged INTEGER NOT NULL DEFAULT 0,
+    pack    INTEGER REFERENCES pack (id),
+    pack_at INTEGER
+);
+INSERT INTO item8 (id, hash, size, codec, nonce, body, damaged)
+    SELECT id, hash, size, codec, nonce, body, damaged FROM item;
+DROP TABLE item;
+ALTER TABLE item8 RENAME TO item;
+CREATE INDEX item_hash ON item (substr(hash, 1, 8));
+CREATE TABLE location8 (
+    id            INTEGER PRIMARY KEY,
+    facility      TEXT    NOT NULL,
+    path_token    BLOB    NOT NULL,
+    patient_token BLOB,
+    item_id       INTEGER NOT NULL REFERENCES item (id),
+    quarantined   INTEGER NOT NULL,
+    reason        TEXT,
+    stat_token    BLOB,
+    path_nonce    BLOB    NOT NULL,
+    path_sealed   BLOB    NOT NULL,
+    damaged       INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO location8 SELECT id, facility, path_token, substr(patient_token, 1, 8), item_id,
+    quarantined, reason, stat_token, path_nonce, path_sealed, damaged FROM location;
+DROP TABLE location;
+ALTER TABLE location8 RENAME TO location;
+CREATE INDEX location_path ON location (substr(path_token, 1, 8));
+CREATE INDEX location_patient ON location (substr(patient_token, 1, 4));
+CREATE INDEX location_item ON location (item_id);
+DROP TABLE IF EXISTS import_dir;
+CREATE TABLE import_dir (
+    dir_token  BLOB    PRIMARY KEY,
+    stat_token BLOB    NOT NULL,
+    counts     INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Bytes of the path token that `location_path` indexes (schema 8); queries use the expression
+/// `substr(path_token, 1, 8)` literally.
+pub const PATH_PREFIX_LEN: usize = 8;
+
+/// Bytes of the patient token stored in `location.patient_token` (schema 8).
+pub const LOCATION_PATIENT_TOKEN_LEN: usize = 8;
+
+/// Bytes of the item hash that `item_hash` indexes (schema 8). Queries must use the
+/// expression `substr(hash, 1, 8)` literally for SQLite to use the index.
+pub const HASH_PREFIX_LEN: usize = 8;
+
 /// Bytes of the patient token that `location_patient` indexes (schema 7). Queries must use the
 /// expression `substr(patient_token, 1, 4)` literally for SQLite to use the index.
 pub const PATIENT_PREFIX_LEN: usize = 4;
@@ -200,6 +295,25 @@ pub fn prepare_to(conn: &mut Connection, target: i64) -> Result<(), OpenError> {
     if found >= target {
         return Ok(());
     }
+    // Schema 8 rebuilds `item` and `location`, which `location` and `replaced` reference:
+    // foreign keys must be off for the `DROP TABLE`s (row ids are kept, so no reference
+    // changes). The pragma is a
+    // no-op inside a transaction, so it is set around it and restored whatever the outcome.
+    let rebuilds = found < 8 && target >= 8;
+    if rebuilds {
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .map_err(db("setting pragmas"))?;
+    }
+    let result = migrate(conn, found, target);
+    if rebuilds {
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db("setting pragmas"))?;
+    }
+    result
+}
+
+/// Runs the migration from `found` to `target` in one `IMMEDIATE` transaction.
+fn migrate(conn: &mut Connection, found: i64, target: i64) -> Result<(), OpenError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db("starting the migration"))?;
@@ -234,6 +348,8 @@ fn upgrade_from(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(), DbError>
             5 => tx.execute_batch(V6).map_err(db("migrating to schema 6"))?,
             // v6 → v7: the patient index emptied; `Store::open` rebuilds it with the keys.
             6 => tx.execute_batch(V7).map_err(db("migrating to schema 7"))?,
+            // v7 → v8: packs, `item` rebuilt on a hash-prefix index, `import_dir` versioned.
+            7 => tx.execute_batch(V8).map_err(db("migrating to schema 8"))?,
             _ => {
                 return Err(DbError {
                     context: "migrating from an unknown schema version",
@@ -367,6 +483,62 @@ mod tests {
                 .any(|d| d.contains("USING INDEX location_patient")),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn items_and_locations_are_found_through_their_prefix_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        prepare(&mut conn).unwrap();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params, |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let hash = [7u8; 32];
+        let p = plan(
+            crate::store::item::FIND_SQL,
+            &[&&hash[..HASH_PREFIX_LEN], &&hash[..]],
+        );
+        assert!(
+            p.iter().any(|d| d.contains("USING INDEX item_hash")),
+            "{p:?}"
+        );
+        let token = [7u8; 16];
+        let p = plan(
+            crate::store::import::FIND_LOCATION_SQL,
+            &[&"0400000001", &&token[..], &&token[..PATH_PREFIX_LEN]],
+        );
+        assert!(
+            p.iter().any(|d| d.contains("USING INDEX location_path")),
+            "{p:?}"
+        );
+        let p = plan(
+            crate::store::export::LOCATIONS_OF_SQL,
+            &[&&hash[..], &5i64, &&hash[..HASH_PREFIX_LEN]],
+        );
+        assert!(
+            p.iter().any(|d| d.contains("USING INDEX item_hash")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|d| d.contains("USING INDEX location_item (item_id=?)")),
+            "{p:?}"
+        );
+        // No 32-byte hash or (facility, token) autoindex is left.
+        let autoindexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_item%'
+                    OR name LIKE 'sqlite_autoindex_location%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(autoindexes, 0);
     }
 
     #[test]

@@ -10,6 +10,17 @@
 //!   is the raw relative path; `e = 2 + p`: the plaintext is the file name packed in nibbles
 //!   ([`pack`]) and the folders are `FileName::relative_path` under policy `POLICIES[p]`.
 //!
+//! - **1 byte `e | 0x80`** (rows written since schema 8 code): as above, but sealed without
+//!   the 16-byte GCM tag, SIV-style: the ciphertext is the plaintext XOR the AES-256 keystream
+//!   of the derived nonce (GCM's own counter mode, `keystream`), and the row's path token —
+//!   HMAC-SHA256(token key, facility ‖ path), 128 bits, stored in clear as the lookup key — is
+//!   the authenticator: `open` decrypts, decodes and accepts the path only if it re-tokenises to
+//!   the row's token. This is the SIV construction (Rogaway–Shrimpton: IV = PRF of the
+//!   plaintext, then CTR): a forgery must produce a ciphertext whose decryption has a given
+//!   128-bit HMAC (2⁻¹²⁸ per try, as for a GCM tag), a row moved to another token or facility
+//!   decrypts under another nonce and fails the same check, and the nonce argument below is
+//!   unchanged (the keystream is a function of the nonce only). Saves 16 bytes per location.
+//!
 //! A standardized path is `L1/L2/ID/DATE/TYPE/NAME` and every folder is a function of the name,
 //! so only the name is sealed, and only after `relative_path` of the parsed name reproduced the
 //! path byte for byte under that policy: decoding gives back exactly the imported path (export
@@ -43,6 +54,8 @@ const POLICIES: [ShortIdPolicy; 2] = [ShortIdPolicy::ZeroPadLeft, ShortIdPolicy:
 const E_RAW: u8 = 1;
 /// `e` of a derived-nonce row sealing the packed name under `POLICIES[e - E_PACKED]`.
 const E_PACKED: u8 = 2;
+/// Flag in `e` (schema 8 code): the row has no GCM tag; the path token authenticates it.
+const E_SIV: u8 = 0x80;
 
 /// Nibble codes of [`pack`]: digits are 0–9, then `_` and `-`; 15 escapes one whole byte (two
 /// nibbles follow) or, as the very last nibble, pads to a whole byte. 12–14 are unused.
@@ -149,9 +162,19 @@ fn derived_nonce(keys: &Keys, facility: &str, path_token: &[u8], e: u8) -> [u8; 
     nonce
 }
 
+/// The AES-256-CTR keystream of `nonce` that AES-256-GCM XORs with a plaintext (GCM's
+/// ciphertext of `len` zero bytes, its tag dropped: GCM encrypts with the counter blocks
+/// `inc32(nonce ‖ 0³¹ ‖ 1)`, whatever the associated data). Used by tag-less rows only.
+fn keystream(keys: &Keys, nonce: [u8; NONCE_LEN], len: usize) -> Result<Vec<u8>, SealFailed> {
+    let mut ks = crypto::seal_with_nonce(&keys.record, nonce, &[crypto::aad::PATH], &vec![0; len])?;
+    ks.truncate(len);
+    Ok(ks)
+}
+
 /// Seals `rel` for the location (`facility`, `path_token`). Returns the `path_nonce` column
-/// (the one-byte encoding; the nonce is derived) and the sealed bytes. The random source is no
-/// longer used (kept so callers are unchanged).
+/// (the one-byte encoding; the nonce is derived) and the sealed bytes: since schema 8 code
+/// tag-less (`E_SIV`), the path token authenticating the path (module docs). The random source
+/// is no longer used (kept so callers are unchanged).
 pub fn seal(
     keys: &Keys,
     _rng: &SystemRandom,
@@ -160,13 +183,10 @@ pub fn seal(
     rel: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), SealFailed> {
     let (e, plain) = encode(rel);
+    let e = e | E_SIV;
     let nonce = derived_nonce(keys, facility, path_token, e);
-    let sealed = crypto::seal_with_nonce(
-        &keys.record,
-        nonce,
-        &[crypto::aad::PATH, facility.as_bytes(), path_token],
-        &plain,
-    )?;
+    let ks = keystream(keys, nonce, plain.len())?;
+    let sealed = plain.iter().zip(&ks).map(|(p, k)| p ^ k).collect();
     Ok((vec![e], sealed))
 }
 
@@ -179,6 +199,21 @@ pub fn open(
     nonce: &[u8],
     sealed: &[u8],
 ) -> Result<Vec<u8>, PathOpenError> {
+    if let [e] = nonce
+        && e & E_SIV != 0
+    {
+        // Tag-less: decrypt, decode, and accept only if the path re-tokenises to the row's
+        // token (the synthetic IV check); anything else is a failed authentication.
+        let nonce = derived_nonce(keys, facility, path_token, *e);
+        let ks = keystream(keys, nonce, sealed.len()).map_err(|_| PathOpenError::Tag)?;
+        let plain = sealed.iter().zip(&ks).map(|(c, k)| c ^ k).collect();
+        return match decode(Some(e & !E_SIV), plain) {
+            Ok(rel) if keys.token(label::PATH, &[facility.as_bytes(), &rel])[..] == *path_token => {
+                Ok(rel)
+            }
+            _ => Err(PathOpenError::Tag),
+        };
+    }
     let (e, nonce) = match nonce {
         [e] => (Some(*e), derived_nonce(keys, facility, path_token, *e)),
         n => (
@@ -339,6 +374,77 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 3, "different paths, different nonces");
+    }
+
+    #[test]
+    fn tagless_rows_are_as_long_as_their_plaintext_and_authenticated_by_the_token() {
+        let k = keys();
+        let rng = SystemRandom::new();
+        let tok = |rel: &str| k.token(label::PATH, &[FACILITY.as_bytes(), rel.as_bytes()]);
+        for rel in [ADT22, "999/901/9999013/-/ext/report.pdf"] {
+            let t = tok(rel);
+            let (n, sealed) = seal(&k, &rng, FACILITY, &t, rel.as_bytes()).unwrap();
+            let (e, plain) = encode(rel.as_bytes());
+            assert_eq!(n, [e | E_SIV]);
+            assert_eq!(sealed.len(), plain.len(), "no tag stored");
+            assert_ne!(sealed, plain, "encrypted");
+            // Every single-bit change of the ciphertext fails authentication.
+            for i in 0..sealed.len() * 8 {
+                let mut bad = sealed.clone();
+                bad[i / 8] ^= 1 << (i % 8);
+                assert_eq!(
+                    open(&k, FACILITY, &t, &n, &bad),
+                    Err(PathOpenError::Tag),
+                    "bit {i}"
+                );
+            }
+            // Cut short or extended.
+            assert_eq!(
+                open(&k, FACILITY, &t, &n, &sealed[..sealed.len() - 1]),
+                Err(PathOpenError::Tag)
+            );
+            let mut longer = sealed.clone();
+            longer.push(0);
+            assert_eq!(open(&k, FACILITY, &t, &n, &longer), Err(PathOpenError::Tag));
+            // Another key opens nothing.
+            let other = Keys::derive(&[8u8; 32]);
+            assert_eq!(
+                open(&other, FACILITY, &t, &n, &sealed),
+                Err(PathOpenError::Tag)
+            );
+            // The same plaintext under a tagged encoding byte is a GCM row: its tag is missing.
+            assert_eq!(
+                open(&k, FACILITY, &t, &[e], &sealed),
+                Err(PathOpenError::Tag)
+            );
+        }
+        // A row moved to another path's token fails, even when both are standardized names.
+        let other = ADT22.replace("_1", "_2");
+        let (n, sealed) = seal(&k, &rng, FACILITY, &tok(ADT22), ADT22.as_bytes()).unwrap();
+        assert_eq!(
+            open(&k, FACILITY, &tok(&other), &n, &sealed),
+            Err(PathOpenError::Tag)
+        );
+    }
+
+    #[test]
+    fn tagged_derived_nonce_rows_written_before_still_open() {
+        let k = keys();
+        for rel in [ADT22, "readme.txt"] {
+            let t = k.token(label::PATH, &[FACILITY.as_bytes(), rel.as_bytes()]);
+            let (e, plain) = encode(rel.as_bytes());
+            let sealed = crypto::seal_with_nonce(
+                &k.record,
+                derived_nonce(&k, FACILITY, &t, e),
+                &[crypto::aad::PATH, FACILITY.as_bytes(), &t],
+                &plain,
+            )
+            .unwrap();
+            assert_eq!(
+                open(&k, FACILITY, &t, &[e], &sealed).unwrap(),
+                rel.as_bytes()
+            );
+        }
     }
 
     #[test]

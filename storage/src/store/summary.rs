@@ -327,7 +327,7 @@ impl Store {
             let mut stmt = self.conn.prepare_cached(PATIENT_FILES_SQL).map_err(&e)?;
             let mut rows = stmt
                 .query(rusqlite::params![
-                    &pt[..],
+                    &pt[..schema::LOCATION_PATIENT_TOKEN_LEN],
                     facility,
                     &pt[..schema::PATIENT_PREFIX_LEN]
                 ])
@@ -343,8 +343,8 @@ impl Store {
                 let Some(name) = open_name(&self.keys, facility, &token, &nonce, &sealed) else {
                     continue;
                 };
-                // The path's patient ID must be the asked one (a token collision is 2⁻¹²⁸,
-                // but the check is free).
+                // The path's patient ID must be the asked one: the location keeps 8 bytes of
+                // the patient token (schema 8), so another patient may share them (≈ 2⁻⁶⁴).
                 if name.patient_id != patient_id {
                     continue;
                 }
@@ -444,32 +444,24 @@ impl Store {
         let mut lab_counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut get = self
             .conn
-            .prepare_cached("SELECT hash, size, codec, nonce, body FROM item WHERE id = ?1")
+            .prepare_cached(&format!(
+                "SELECT {} FROM item i WHERE i.id = ?1",
+                item::COLUMNS
+            ))
             .map_err(&e)?;
         for f in chosen {
             let row = get
-                .query_row([f.item_id], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                    ))
-                })
+                .query_row([f.item_id], |r| item::Stored::from_row(r, 0))
                 .optional()
                 .map_err(&e)?;
-            let Some((hash, size, codec, nonce, body)) = row else {
+            let Some(stored) = row else {
                 continue;
             };
             let Ok(bytes) = item::decode(
+                &self.conn,
                 &self.keys,
                 &mut self.codecs.borrow_mut(),
-                &hash,
-                size,
-                codec,
-                &nonce,
-                &body,
+                &stored,
             ) else {
                 continue;
             };

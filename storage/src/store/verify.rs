@@ -23,7 +23,7 @@ pub const PROBLEMS_LISTED_MAX: usize = 1_000;
 pub struct Problem {
     /// Stable code: `db.integrity`, `db.foreign_key`, `item.tag`, `item.decompress`,
     /// `item.hash`, `item.codec`, `item.orphan`, `location.no_item`, `location.path_tag`,
-    /// `location.path_encoding`, `location.path_token`, `location.path_unsafe`, `dictionary.tag`, `patient.tag`,
+    /// `location.path_encoding`, `location.path_token`, `location.path_unsafe`, `location.duplicate`, `dictionary.tag`, `patient.tag`,
     /// `patient.token`, `patient.no_location`, `patient.search_tokens`, `search.orphan`.
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,26 +103,19 @@ impl Store {
         let mut damaged_items = Vec::new();
         {
             let mut stmt = conn
-                .prepare("SELECT id, hash, size, codec, nonce, body FROM item ORDER BY id")
+                .prepare(&format!(
+                    "SELECT i.id, {} FROM item i ORDER BY i.id",
+                    item::COLUMNS
+                ))
                 .map_err(db("reading items"))?;
             let mut rows = stmt.query([]).map_err(db("reading items"))?;
             while let Some(row) = rows.next().map_err(db("reading items"))? {
                 report.items += 1;
                 let id: i64 = row.get(0).map_err(db("reading an item"))?;
-                let hash: Vec<u8> = row.get(1).map_err(db("reading an item"))?;
-                let size: i64 = row.get(2).map_err(db("reading an item"))?;
-                let codec: i64 = row.get(3).map_err(db("reading an item"))?;
-                let nonce: Vec<u8> = row.get(4).map_err(db("reading an item"))?;
-                let body: Vec<u8> = row.get(5).map_err(db("reading an item"))?;
-                if let Err(err) = item::decode(
-                    &self.keys,
-                    &mut self.codecs.borrow_mut(),
-                    &hash,
-                    size,
-                    codec,
-                    &nonce,
-                    &body,
-                ) {
+                let stored = item::Stored::from_row(row, 1).map_err(db("reading an item"))?;
+                if let Err(err) =
+                    item::decode(conn, &self.keys, &mut self.codecs.borrow_mut(), &stored)
+                {
                     let code = match err {
                         super::ReadError::Tag => "item.tag",
                         super::ReadError::Decompress => "item.decompress",
@@ -130,7 +123,7 @@ impl Store {
                         super::ReadError::Codec(_) | super::ReadError::Db(_) => "item.codec",
                     };
                     report.push(Problem {
-                        item: Some(crypto::hex(&hash)),
+                        item: Some(crypto::hex(&stored.hash)),
                         ..problem(code)
                     });
                     damaged_items.push(id);
@@ -182,6 +175,29 @@ impl Store {
                     report.push(at("location.path_unsafe"));
                     damaged_locations.push(id);
                 }
+            }
+        }
+
+        {
+            // Schema 8: (facility, path token) is kept unique by the writer (a lookup before
+            // every insert, in the same write transaction), no longer by an index; a second
+            // row for one path is reported on the later row. One prefix-index probe per row.
+            let mut stmt = conn
+                .prepare(
+                    "SELECT b.id FROM location b WHERE EXISTS (SELECT 1 FROM location a
+                         WHERE substr(a.path_token, 1, 8) = substr(b.path_token, 1, 8)
+                           AND a.facility = b.facility AND a.path_token = b.path_token
+                           AND a.id < b.id)
+                     ORDER BY b.id",
+                )
+                .map_err(db("finding duplicate locations"))?;
+            let mut rows = stmt.query([]).map_err(db("finding duplicate locations"))?;
+            while let Some(row) = rows.next().map_err(db("finding duplicate locations"))? {
+                let id: i64 = row.get(0).map_err(db("finding duplicate locations"))?;
+                report.push(Problem {
+                    location: Some(id),
+                    ..problem("location.duplicate")
+                });
             }
         }
 

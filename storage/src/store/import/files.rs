@@ -72,7 +72,7 @@ impl Store {
         };
         let mut summary = ImportSummary::default();
         let mut imported = Vec::with_capacity(files.len());
-        let mut batch = Batch::begin(ctx.conn)?;
+        let mut batch = Batch::begin(&ctx)?;
         let mut batch_files = 0u64;
         for file in files {
             // The longest storage root containing the file (region roots hold facility roots).
@@ -97,36 +97,11 @@ impl Store {
             } else {
                 Outcome::Skipped
             };
-            let changed = match outcome {
-                Outcome::New {
-                    renamed,
-                    item_added,
-                } => {
-                    summary.new += 1;
-                    summary.renamed += u64::from(renamed);
-                    summary.items_added += u64::from(item_added);
-                    true
-                }
-                Outcome::Quarantined { item_added } => {
-                    summary.quarantined += 1;
-                    summary.items_added += u64::from(item_added);
-                    true
-                }
-                Outcome::Unchanged => {
-                    summary.unchanged += 1;
-                    false
-                }
-                Outcome::UnchangedQuarantined => {
-                    summary.quarantined += 1;
-                    false
-                }
-                Outcome::Skipped => {
-                    summary.skipped += 1;
-                    imported.push(None);
-                    continue;
-                }
-            };
-            summary.files += 1;
+            let changed = matches!(outcome, Outcome::New { .. } | Outcome::Quarantined { .. });
+            if !summary.count(outcome) {
+                imported.push(None);
+                continue;
+            }
             batch_files += 1;
             let relative = file
                 .strip_prefix(storage_root)
@@ -139,11 +114,19 @@ impl Store {
                 .conn
                 .prepare_cached(
                     "SELECT i.hash FROM location l JOIN item i ON i.id = l.item_id
-                     WHERE l.facility = ?1 AND l.path_token = ?2",
+                     WHERE substr(l.path_token, 1, 8) = ?3 AND l.facility = ?1
+                       AND l.path_token = ?2",
                 )
                 .and_then(|mut s| {
-                    s.query_row(params![facility, &token[..]], |r| r.get(0))
-                        .optional()
+                    s.query_row(
+                        params![
+                            facility,
+                            &token[..],
+                            &token[..crate::store::schema::PATH_PREFIX_LEN]
+                        ],
+                        |r| r.get(0),
+                    )
+                    .optional()
                 })
                 .map_err(db("reading an imported location"))?;
             imported.push(hash.and_then(|h| <[u8; 32]>::try_from(h).ok()).map(|hash| {
@@ -156,7 +139,7 @@ impl Store {
             }));
             if batch_files >= BATCH_FILES_MAX {
                 batch.commit()?;
-                batch = Batch::begin(ctx.conn)?;
+                batch = Batch::begin(&ctx)?;
                 batch_files = 0;
             }
         }

@@ -89,6 +89,24 @@ impl ReceivedOutcome {
     }
 }
 
+impl From<Outcome> for ReceivedOutcome {
+    fn from(outcome: Outcome) -> ReceivedOutcome {
+        match outcome {
+            Outcome::New {
+                renamed,
+                item_added,
+            } => ReceivedOutcome::Stored {
+                renamed,
+                item_added,
+            },
+            Outcome::Quarantined { item_added } => ReceivedOutcome::Quarantined { item_added },
+            Outcome::Unchanged => ReceivedOutcome::Unchanged { quarantined: false },
+            Outcome::UnchangedQuarantined => ReceivedOutcome::Unchanged { quarantined: true },
+            Outcome::Skipped => ReceivedOutcome::Refused,
+        }
+    }
+}
+
 impl Store {
     /// Stores received locations as `import` would store the same files found in a tree (see
     /// the module doc), in the order given, and returns one outcome per location with the run's
@@ -122,7 +140,7 @@ impl Store {
         };
         let mut summary = ImportSummary::default();
         let mut outcomes = Vec::with_capacity(received.len());
-        let mut batch = Batch::begin(ctx.conn)?;
+        let mut batch = Batch::begin(&ctx)?;
         let (mut batch_files, mut batch_bytes) = (0u64, 0u64);
         for r in received {
             let outcome = match scan_received(ctx.keys, r, &mut summary.stages) {
@@ -134,39 +152,8 @@ impl Store {
                     write_file(&ctx, file, &mut summary.stages)?
                 }
             };
-            let out = match outcome {
-                Outcome::New {
-                    renamed,
-                    item_added,
-                } => {
-                    summary.new += 1;
-                    summary.renamed += u64::from(renamed);
-                    summary.items_added += u64::from(item_added);
-                    ReceivedOutcome::Stored {
-                        renamed,
-                        item_added,
-                    }
-                }
-                Outcome::Quarantined { item_added } => {
-                    summary.quarantined += 1;
-                    summary.items_added += u64::from(item_added);
-                    ReceivedOutcome::Quarantined { item_added }
-                }
-                Outcome::Unchanged => {
-                    summary.unchanged += 1;
-                    ReceivedOutcome::Unchanged { quarantined: false }
-                }
-                Outcome::UnchangedQuarantined => {
-                    summary.quarantined += 1;
-                    ReceivedOutcome::Unchanged { quarantined: true }
-                }
-                Outcome::Skipped => {
-                    summary.skipped += 1;
-                    ReceivedOutcome::Refused
-                }
-            };
-            if out.held() {
-                summary.files += 1;
+            let out = ReceivedOutcome::from(outcome);
+            if summary.count(outcome) {
                 batch_files += 1;
             }
             outcomes.push(out);
@@ -174,7 +161,7 @@ impl Store {
                 let mut t = Instant::now();
                 batch.commit()?;
                 super::lap(&mut t, &mut summary.stages.commit);
-                batch = Batch::begin(ctx.conn)?;
+                batch = Batch::begin(&ctx)?;
                 (batch_files, batch_bytes) = (0, 0);
             }
         }
