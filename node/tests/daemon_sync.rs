@@ -131,15 +131,16 @@ struct Region {
     authority_pub: String,
 }
 
-fn region(root_tmp: tempfile::TempDir) -> Region {
+fn region(root_tmp: tempfile::TempDir, patients: u32) -> Region {
     let root = root_tmp.path().to_owned();
+    let patients = patients.to_string();
     let tree = root.join("region");
     ok(&[
         "gen",
         "--out",
         s(&tree),
         "--patients",
-        "20",
+        &patients,
         "--facilities",
         "2",
         "--quiet",
@@ -255,7 +256,9 @@ fn sync(authority: &str, data: &Path, membership: &Path, peer: &str) -> Output {
 
 #[test]
 fn two_members_converge_to_the_union() {
-    let region = region(tempfile::tempdir().expect("tempdir"));
+    // Enough patients (~2,300 files a side) that each direction spans several FETCH batches
+    // (256 ids, two in flight) and several insert batches (1,024 items) on the fetching side.
+    let region = region(tempfile::tempdir().expect("tempdir"), 500);
     let (fa, fb) = (region.facilities[0].clone(), region.facilities[1].clone());
     let (n1, p1) = node(&region, "n1", &fa);
     let (n2, p2) = node(&region, "n2", &fb);
@@ -286,6 +289,15 @@ fn two_members_converge_to_the_union() {
     assert_eq!(report["items_stored_by_peer"], files_b, "{report}");
     assert_eq!(report["items_rejected"], 0);
     assert!(report["round_trips"].as_u64().expect("rt") >= 1);
+    assert!(
+        files_a > 2 * 1024,
+        "the fetch spans several insert batches: {files_a}"
+    );
+    assert_eq!(
+        report["store_insert_batches"],
+        files_a.div_ceil(1024),
+        "{report}"
+    );
     d1.wait_for("\"sync done\"");
     drop(d1);
 
@@ -319,7 +331,7 @@ fn two_members_converge_to_the_union() {
 
 #[test]
 fn non_members_expired_and_revoked_peers_are_refused() {
-    let region = region(tempfile::tempdir().expect("tempdir"));
+    let region = region(tempfile::tempdir().expect("tempdir"), 20);
     let fa = region.facilities[0].clone();
     let fb = region.facilities[1].clone();
     let (n1, p1) = node(&region, "n1", &fa);
