@@ -993,7 +993,13 @@ fn describe_report(r: &serde_json::Value) -> String {
         report_u64(r, "wire_bytes_sent"),
         report_u64(r, "duration_ms"),
     );
-    for key in ["reconcile_ms", "fetch_wait_ms", "store_insert_ms"] {
+    for key in [
+        "reconcile_ms",
+        "fetch_wait_ms",
+        "store_insert_ms",
+        "store_insert_busy_ms",
+        "store_insert_batches",
+    ] {
         if let Some(v) = r[key].as_u64() {
             let _ = write!(out, ", {key} {v}");
         }

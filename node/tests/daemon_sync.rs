@@ -10,7 +10,9 @@ use common::*;
 
 #[test]
 fn two_members_converge_to_the_union() {
-    let region = region(tempfile::tempdir().expect("tempdir"));
+    // Enough patients (~2,300 files a side) that each direction spans several FETCH batches
+    // (256 ids, two in flight) and several insert batches (1,024 items) on the fetching side.
+    let region = region_with(tempfile::tempdir().expect("tempdir"), 500);
     let (fa, fb) = (region.facilities[0].clone(), region.facilities[1].clone());
     let (n1, p1) = node(&region, "n1", &fa);
     let (n2, p2) = node(&region, "n2", &fb);
@@ -41,6 +43,15 @@ fn two_members_converge_to_the_union() {
     assert_eq!(report["items_stored_by_peer"], files_b, "{report}");
     assert_eq!(report["items_rejected"], 0);
     assert!(report["round_trips"].as_u64().expect("rt") >= 1);
+    assert!(
+        files_a > 2 * 1024,
+        "the fetch spans several insert batches: {files_a}"
+    );
+    assert_eq!(
+        report["store_insert_batches"],
+        files_a.div_ceil(1024),
+        "{report}"
+    );
     d1.wait_for("\"sync done\"");
     drop(d1);
 

@@ -1,5 +1,6 @@
 //! Helpers shared by the daemon tests (`daemon_sync`, `daemon_ops`, `ops`, `hostile`, `netns`,
-//! `resume`): real `kizuna` processes, a generated region, admissions. Every child is killed on drop and every wait has a deadline.
+//! `resume`): real `kizuna` processes, a generated region, admissions. Every child is killed on
+//! drop and every wait has a deadline.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -139,15 +140,21 @@ pub struct Region {
     pub authority_pub: String,
 }
 
+/// A generated region of 20 patients at two facilities, and its authority key.
 pub fn region(root_tmp: tempfile::TempDir) -> Region {
+    region_with(root_tmp, 20)
+}
+
+pub fn region_with(root_tmp: tempfile::TempDir, patients: u32) -> Region {
     let root = root_tmp.path().to_owned();
+    let patients = patients.to_string();
     let tree = root.join("region");
     ok(&[
         "gen",
         "--out",
         s(&tree),
         "--patients",
-        "20",
+        &patients,
         "--facilities",
         "2",
         "--quiet",
