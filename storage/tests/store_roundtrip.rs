@@ -192,6 +192,16 @@ fn region_directories_export_per_facility_and_share_items() {
     let mut none = 0;
     store.locations_of(&[0xab; 32], 16, |_| none += 1).unwrap();
     assert_eq!(none, 0);
+    // The item set listed from hashes alone (the one-shot sync's start) is the set of items
+    // the locations point at, each once.
+    let mut held = Vec::new();
+    store.visit_held_hashes(|h| held.push(h)).unwrap();
+    held.sort();
+    let mut scanned: Vec<[u8; 32]> = all.iter().map(|l| l.hash).collect();
+    scanned.sort();
+    scanned.dedup();
+    assert_eq!(held.len(), 22);
+    assert_eq!(held, scanned);
 }
 
 #[test]
@@ -588,6 +598,11 @@ fn item_without_location_is_reported_as_orphan() {
     assert_eq!(orphans.len(), 1, "{:?}", report.problems);
     let hex: String = lost.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(orphans[0].item.as_deref(), Some(hex.as_str()));
+    // An item no location points at is not in the set a node offers to peers.
+    let mut held = Vec::new();
+    store.visit_held_hashes(|h| held.push(h.to_vec())).unwrap();
+    assert!(!held.contains(&lost));
+    assert_eq!(held.len() as u64, store.stats().unwrap().items - 1);
 }
 
 #[test]

@@ -154,7 +154,8 @@ pub async fn start(
     let membership = Arc::new(load_membership(&settings, &identity)?);
     std::fs::create_dir_all(&settings.inbox)
         .with_context(|| format!("creating the inbox {}", settings.inbox.display()))?;
-    let store = StoreHandle::start(store, settings.inbox.clone())?;
+    // Only a listening daemon reports item classes; the one-shot sync skips decrypting paths.
+    let store = StoreHandle::start(store, settings.inbox.clone(), listen)?;
     let swarm = net::build_swarm(
         identity.keypair.clone(),
         &settings.limits,
