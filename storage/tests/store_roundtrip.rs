@@ -432,14 +432,28 @@ fn wrong_passphrase_is_refused_and_touches_nothing() {
     );
 }
 
-#[test]
-fn tampered_pack_is_detected_its_items_marked_and_kept() {
-    let Some(sample) = conformance() else { return };
+/// The conformance files imported into a new store, verified clean and closed, for a test that
+/// then edits the database behind the store's back. `None` (the reason printed) without them.
+fn closed_clean_store() -> Option<(tempfile::TempDir, PathBuf)> {
+    let sample = conformance()?;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let mut store = new_store(&data);
     import(&mut store, &[&sample]);
-    drop(store);
+    assert!(store.verify().unwrap().is_clean());
+    Some((tmp, data))
+}
+
+/// Reopens the store and verifies it.
+fn reverify(data: &Path) -> kizuna_storage::store::VerifyReport {
+    Store::open(data, PASS).unwrap().verify().unwrap()
+}
+
+#[test]
+fn tampered_pack_is_detected_its_items_marked_and_kept() {
+    let Some((tmp, data)) = closed_clean_store() else {
+        return;
+    };
 
     // One bit of the pack holding the fourth item: every item of that pack fails its tag.
     let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
@@ -510,12 +524,9 @@ fn tampered_pack_is_detected_its_items_marked_and_kept() {
 
 #[test]
 fn an_item_row_pointing_elsewhere_in_its_pack_fails_its_hash() {
-    let Some(sample) = conformance() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let mut store = new_store(&data);
-    import(&mut store, &[&sample]);
-    drop(store);
+    let Some((_tmp, data)) = closed_clean_store() else {
+        return;
+    };
     let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
     let id: i64 = db
         .query_row(
@@ -527,21 +538,16 @@ fn an_item_row_pointing_elsewhere_in_its_pack_fails_its_hash() {
     db.execute("UPDATE item SET pack_at = pack_at - 1 WHERE id = ?1", [id])
         .unwrap();
     drop(db);
-    let mut store = Store::open(&data, PASS).unwrap();
-    let report = store.verify().unwrap();
+    let report = reverify(&data);
     assert_eq!(report.problem_count, 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].code, "item.hash");
 }
 
 #[test]
 fn a_duplicated_location_row_is_reported() {
-    let Some(sample) = conformance() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let mut store = new_store(&data);
-    import(&mut store, &[&sample]);
-    assert!(store.verify().unwrap().is_clean());
-    drop(store);
+    let Some((_tmp, data)) = closed_clean_store() else {
+        return;
+    };
     // Schema 8 keeps (facility, path token) unique in the writer, not in an index: a copied
     // row is possible on disk and must be found.
     let db = rusqlite::Connection::open(data.join("store.sqlite3")).unwrap();
@@ -553,21 +559,16 @@ fn a_duplicated_location_row_is_reported() {
     )
     .unwrap();
     drop(db);
-    let mut store = Store::open(&data, PASS).unwrap();
-    let report = store.verify().unwrap();
+    let report = reverify(&data);
     assert_eq!(report.problem_count, 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].code, "location.duplicate");
 }
 
 #[test]
 fn item_without_location_is_reported_as_orphan() {
-    let Some(sample) = conformance() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let mut store = new_store(&data);
-    import(&mut store, &[&sample]);
-    assert!(store.verify().unwrap().is_clean());
-    drop(store);
+    let Some((_tmp, data)) = closed_clean_store() else {
+        return;
+    };
 
     // Point one location at another location's item: the first item loses its only referrer.
     // (Schema 3 has no index of locations by item; verify must still find it.)
