@@ -54,7 +54,9 @@ pub use import::{
 };
 pub use normalize::kana as normalize_kana;
 pub use patient::{KANA_PREFIX_MAX, PatientRecord, SEARCH_RESULTS_MAX, SearchQuery, SearchResults};
-pub use repack::{RepackOptions, RepackSummary, SMALL_PACK_BYTES, SMALL_PACK_ITEMS};
+pub use repack::{
+    REPACK_AFTER_SMALL_PACKS, RepackOptions, RepackSummary, SMALL_PACK_BYTES, SMALL_PACK_ITEMS,
+};
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use schema::prepare_to as prepare_schema_to;
 pub use summary::{FLAG_RULES_VERSION, Summary, SummaryOptions};
