@@ -34,6 +34,7 @@ use ring::rand::SystemRandom;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
+use super::codec::Codecs;
 use super::crypto::{self, Keys, Token, label};
 use super::error::{DbError, ImportError, IoError, db, io};
 use super::item::{self, PutError};
@@ -285,6 +286,9 @@ struct Ctx<'s> {
     keys: &'s Keys,
     rng: &'s SystemRandom,
     codecs: &'s std::cell::RefCell<super::codec::Codecs>,
+    /// Pack each facility's items with its own dictionary (`pack.rs`): files from a tree or a
+    /// watched root, one facility at a time. Received items (every facility mixed) do not.
+    facility_dictionaries: bool,
 }
 
 /// Entries per message from the scanner to the writer. Handing over one entry at a time cost a
@@ -404,7 +408,7 @@ impl Store {
         if result.is_err() {
             // The open batch rolled back, and with it any dictionary trained in it: reload the
             // committed ones so no later item refers to a dictionary that is not stored.
-            let (codecs, _) = super::codec::Codecs::load(&self.conn, &self.keys)?;
+            let codecs = super::codec::Codecs::load(&self.conn, &self.keys)?;
             *self.codecs.get_mut() = codecs;
         }
         self.codecs.get_mut().end_run();
@@ -448,6 +452,7 @@ impl Store {
             keys: &self.keys,
             rng: &self.rng,
             codecs: &self.codecs,
+            facility_dictionaries: true,
         };
         let full = opts.full;
         let keys = &self.keys;
@@ -1199,12 +1204,16 @@ fn write_file(ctx: &Ctx<'_>, file: Scanned, st: &mut ImportStages) -> Result<Out
     });
     // A patient's new items share packs (they compress against each other); items without a
     // patient (quarantined, extended storage) share the ungrouped pack.
+    let facility_kind = ctx
+        .facility_dictionaries
+        .then(|| Codecs::facility_pack_kind(ctx.keys, facility));
     let put = item::put(
         ctx.conn,
         ctx.keys,
         ctx.rng,
         &mut ctx.codecs.borrow_mut(),
         kind.as_ref(),
+        facility_kind.as_ref(),
         patient_token.as_ref(),
         &hash,
         &bytes,

@@ -117,6 +117,7 @@ pub fn put(
     rng: &SystemRandom,
     codecs: &mut Codecs,
     kind: Option<&Token>,
+    facility: Option<&Token>,
     group: Option<&Token>,
     hash: &[u8; 32],
     bytes: &[u8],
@@ -131,7 +132,7 @@ pub fn put(
     let size = bytes.len() as i64;
     if codecs.pack_items && bytes.len() <= super::pack::PACK_ITEM_MAX {
         // Compression and sealing happen when the pack is sealed (counted there as compress).
-        let (pack, at) = super::pack::add(conn, keys, rng, codecs, group, bytes)?;
+        let (pack, at) = super::pack::add(conn, keys, rng, codecs, facility, group, bytes)?;
         lap(&mut t, &mut st.compress);
         conn.prepare_cached(
             "INSERT INTO item (hash, size, codec, nonce, body, pack, pack_at)
@@ -150,12 +151,12 @@ pub fn put(
         lap(&mut t, &mut st.db_write);
         return Ok((conn.last_insert_rowid(), true));
     }
-    let (codec, body) = codecs.compress(kind, bytes);
+    let (codec, body) = codecs.compress(conn, keys, kind, super::codec::ZSTD_LEVEL, bytes);
     if let Some(kind) = kind
         && !uses_dictionary(codec)
     {
         codecs
-            .sample(conn, keys, rng, kind, bytes)
+            .sample(conn, keys, rng, kind, false, bytes)
             .map_err(PutError::Db)?;
     }
     lap(&mut t, &mut st.compress);
@@ -178,6 +179,8 @@ pub fn put(
 
 /// Decompresses an opened body of `codec` to at most `cap` bytes.
 pub fn decompress(
+    conn: &Connection,
+    keys: &Keys,
     codecs: &mut Codecs,
     codec: i64,
     plain: Vec<u8>,
@@ -187,7 +190,7 @@ pub fn decompress(
         CODEC_RAW => Ok(plain),
         CODEC_ZSTD => zstd::bulk::decompress(&plain, cap).map_err(|_| ReadError::Decompress),
         CODEC_ZSTD_DICT | CODEC_ZSTD_DICT_VARINT => codecs
-            .decompress_dict(codec, &plain, cap)
+            .decompress_dict(conn, keys, codec, &plain, cap)
             .ok_or(ReadError::Decompress),
         other => Err(ReadError::Codec(other)),
     }
@@ -229,7 +232,7 @@ pub fn decode(
             .ok()
             .filter(|&n| n as u64 <= FILE_BYTES_MAX)
             .ok_or(ReadError::Decompress)?;
-        decompress(codecs, codec, plain, cap)?
+        decompress(conn, keys, codecs, codec, plain, cap)?
     };
     if bytes.len() as i64 != size {
         return Err(ReadError::Decompress);

@@ -343,7 +343,7 @@ impl Store {
             .map_err(db("reading the node record"))?
             .ok_or(OpenError::NoNode)?;
         let role = Role::parse(&node.1).ok_or(OpenError::NoNode)?;
-        let (codecs, _bad) = codec::Codecs::load(&conn, &keys)?;
+        let codecs = codec::Codecs::load(&conn, &keys)?;
         let mut store = Store {
             conn,
             keys,

@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use ring::rand::SystemRandom;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::codec::Codecs;
+use super::codec::{Codecs, PACK_ZSTD_LEVEL};
 use super::crypto::{self, Keys, Token};
 use super::error::{DbError, ReadError, db};
 
@@ -65,6 +65,8 @@ pub struct Packer {
 
 struct OpenPack {
     group: Option<Token>,
+    /// The facility's pack dictionary kind, when the writer named one.
+    facility: Option<Token>,
     id: i64,
     raw: Vec<u8>,
     items: usize,
@@ -93,13 +95,16 @@ fn aad_parts<'a>(id: &'a [u8; 8], size: &'a [u8; 8], codec: &'a [u8; 8]) -> [&'a
     [crypto::aad::PACK, id, size, codec]
 }
 
-/// Adds `bytes` (≤ [`PACK_ITEM_MAX`]) to the open pack of `group`, opening one if needed, and
-/// returns (pack id, offset). Runs inside the caller's write transaction.
+/// Adds `bytes` (≤ [`PACK_ITEM_MAX`]) to the open pack of (`facility`, `group`), opening one
+/// if needed, and returns (pack id, offset). `facility`: the kind token of the facility's pack
+/// dictionary ([`Codecs::facility_pack_kind`]), or `None` for the shared one. Runs inside the
+/// caller's write transaction.
 pub fn add(
     conn: &Connection,
     keys: &Keys,
     rng: &SystemRandom,
     codecs: &mut Codecs,
+    facility: Option<&Token>,
     group: Option<&Token>,
     bytes: &[u8],
 ) -> Result<(i64, usize), PackError> {
@@ -107,7 +112,7 @@ pub fn add(
         .packer
         .open
         .iter()
-        .position(|p| p.group.as_ref() == group);
+        .position(|p| p.group.as_ref() == group && p.facility.as_ref() == facility);
     let index = match found {
         Some(i)
             if codecs.packer.open[i].items < PACK_ITEMS_MAX
@@ -136,6 +141,7 @@ pub fn add(
             .map_err(db("reserving a pack"))?;
             codecs.packer.open.push(OpenPack {
                 group: group.copied(),
+                facility: facility.copied(),
                 id: conn.last_insert_rowid(),
                 raw: Vec::with_capacity(PACK_RAW_MAX),
                 items: 0,
@@ -148,8 +154,11 @@ pub fn add(
     pack.raw.extend_from_slice(bytes);
     pack.items += 1;
     let id = pack.id;
-    let kind = codecs.pack_kind;
-    codecs.sample(conn, keys, rng, &kind, bytes)?;
+    if let Some(kind) = facility {
+        codecs.sample(conn, keys, rng, kind, true, bytes)?;
+    }
+    let shared = codecs.pack_kind;
+    codecs.sample(conn, keys, rng, &shared, true, bytes)?;
     Ok((id, offset))
 }
 
@@ -188,8 +197,11 @@ fn seal(
     if super::repack::is_small(pack.items, pack.raw.len()) {
         codecs.packer.small_sealed += 1;
     }
-    let kind = codecs.pack_kind;
-    let (codec, body) = codecs.compress(Some(&kind), &pack.raw);
+    let kind = match pack.facility {
+        Some(own) if codecs.has_dictionary(&own) => own,
+        _ => codecs.pack_kind,
+    };
+    let (codec, body) = codecs.compress(conn, keys, Some(&kind), PACK_ZSTD_LEVEL, &pack.raw);
     let size = pack.raw.len() as i64;
     let (nonce, sealed) = crypto::seal(
         &keys.record,
@@ -252,7 +264,7 @@ pub fn read(
                 .ok()
                 .filter(|&n| n <= PACK_READ_MAX)
                 .ok_or(ReadError::Decompress)?;
-            let plain = super::item::decompress(codecs, codec, plain, cap)?;
+            let plain = super::item::decompress(conn, keys, codecs, codec, plain, cap)?;
             if plain.len() != cap {
                 return Err(ReadError::Decompress);
             }
@@ -271,4 +283,173 @@ pub fn read(
         .filter(|r| r.end <= plain.len())
         .ok_or(ReadError::Decompress)?;
     Ok(plain[range].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::store::import::Received;
+    use crate::store::{ImportOptions, InitOptions, KDF_ITERATIONS_MIN, Role, Store};
+    use crate::synth::{RegionSpec, generate};
+
+    const PASS: &[u8] = b"pack dictionaries";
+
+    /// id, size, codec, nonce, body.
+    type PackRow = (i64, i64, i64, Vec<u8>, Vec<u8>);
+
+    fn new_store(dir: &std::path::Path) -> Store {
+        let opts = InitOptions {
+            kdf_iterations: KDF_ITERATIONS_MIN,
+            ..InitOptions::new("0400000001", Role::Shelter)
+        };
+        Store::init(dir, &opts, PASS).unwrap();
+        Store::open(dir, PASS).unwrap()
+    }
+
+    /// The kind token of the dictionary each pack was compressed with (None: no dictionary).
+    fn pack_dictionary_kinds(s: &Store) -> Vec<Option<Vec<u8>>> {
+        let mut st = s
+            .conn
+            .prepare("SELECT id, size, codec, nonce, body FROM pack ORDER BY id")
+            .unwrap();
+        let rows: Vec<PackRow> = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.into_iter()
+            .map(|(id, size, codec, nonce, body)| {
+                let plain = crypto::open(
+                    &s.keys.record,
+                    &nonce,
+                    &aad_parts(&id.to_be_bytes(), &size.to_be_bytes(), &codec.to_be_bytes()),
+                    &body,
+                )
+                .unwrap();
+                (codec == crate::store::item::CODEC_ZSTD_DICT_VARINT).then(|| {
+                    let (dict, _) = super::super::codec::get_varint(&plain).unwrap();
+                    s.conn
+                        .query_row(
+                            "SELECT kind_token FROM dictionary WHERE id = ?1",
+                            [dict],
+                            |r| r.get(0),
+                        )
+                        .unwrap()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_import_packs_each_facility_with_its_own_dictionary_and_a_replica_with_the_shared_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("region");
+        let spec = RegionSpec {
+            patients: 60,
+            facilities: 3,
+            seed: 11,
+        };
+        generate(&spec, &tree, |_| {}).unwrap();
+        let facilities: Vec<String> = spec.facility_list().into_iter().map(|f| f.code).collect();
+
+        let mut imported = new_store(&tmp.path().join("imported"));
+        imported
+            .import(
+                std::slice::from_ref(&tree),
+                ImportOptions {
+                    dictionary_samples: 16,
+                    ..ImportOptions::default()
+                },
+            )
+            .unwrap();
+        assert!(imported.verify().unwrap().is_clean());
+        let own: BTreeMap<Vec<u8>, &str> = facilities
+            .iter()
+            .map(|f| {
+                (
+                    Codecs::facility_pack_kind(&imported.keys, f).to_vec(),
+                    &f[..],
+                )
+            })
+            .collect();
+        let shared = imported.codecs.borrow().pack_kind.to_vec();
+        let used = pack_dictionary_kinds(&imported);
+        let by_own = used
+            .iter()
+            .flatten()
+            .filter_map(|k| own.get(k))
+            .collect::<BTreeSet<_>>();
+        assert_eq!(
+            by_own.len(),
+            facilities.len(),
+            "every facility's own dictionary packs"
+        );
+        let own_packs = used
+            .iter()
+            .flatten()
+            .filter(|k| own.contains_key(*k))
+            .count();
+        assert!(
+            own_packs * 2 > used.len(),
+            "most packs use their facility's dictionary: {own_packs} of {}",
+            used.len()
+        );
+        // (Packs are sealed when their batch commits, so a facility's first packs already use
+        // its dictionary when it was trained within the batch; the shared one is the fallback.)
+        assert!(
+            used.iter()
+                .flatten()
+                .all(|k| *k == shared || own.contains_key(k))
+        );
+
+        // The same files received (hash order, every facility mixed): only the shared
+        // dictionary, and every item reads back.
+        let mut files = Vec::new();
+        for e in walkdir::WalkDir::new(&tree) {
+            let e = e.unwrap();
+            if e.file_type().is_file() {
+                let rel = e.path().strip_prefix(&tree).unwrap().to_owned();
+                files.push((rel, std::fs::read(e.path()).unwrap()));
+            }
+        }
+        files.sort_by_key(|(_, b)| crypto::sha256(b));
+        let split: Vec<(String, Vec<u8>, &[u8])> = files
+            .iter()
+            .map(|(rel, b)| {
+                let mut c = rel.components();
+                let facility = c.next().unwrap().as_os_str().to_string_lossy().into_owned();
+                let rest = c.as_path().to_string_lossy().into_owned().into_bytes();
+                (facility, rest, &b[..])
+            })
+            .collect();
+        let received: Vec<Received<'_>> = split
+            .iter()
+            .map(|(f, rel, b)| Received {
+                facility: f,
+                relative_path: rel,
+                bytes: b,
+            })
+            .collect();
+        let mut replica = new_store(&tmp.path().join("replica"));
+        replica.codecs.get_mut().train_samples = 16;
+        replica.insert_received(&received).unwrap();
+        assert!(replica.verify().unwrap().is_clean());
+        let used = pack_dictionary_kinds(&replica);
+        let shared = replica.codecs.borrow().pack_kind.to_vec();
+        assert!(
+            used.iter().flatten().all(|k| *k == shared),
+            "only the shared one"
+        );
+        assert!(used.iter().flatten().count() * 2 > used.len());
+        for (_, b) in &files {
+            assert_eq!(
+                replica.item(&crypto::sha256(b)).unwrap().as_deref(),
+                Some(&b[..])
+            );
+        }
+    }
 }

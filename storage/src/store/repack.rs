@@ -39,6 +39,7 @@ use std::time::Instant;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::codec::Codecs;
 use super::crypto::Token;
 use super::error::{ReadError, RepackError, db};
 use super::item::{self, COLUMNS, Stored};
@@ -120,6 +121,7 @@ struct Row {
     seq: i64,
     id: i64,
     old: i64,
+    facility: String,
     group: Token,
     stored: Stored,
 }
@@ -156,7 +158,7 @@ impl Store {
         if result.is_err() {
             // As after a failed import batch: the rolled-back chunk may have trained a
             // dictionary; reload the committed ones (this also drops the open packs).
-            let (codecs, _) = super::codec::Codecs::load(&self.conn, &self.keys)?;
+            let codecs = super::codec::Codecs::load(&self.conn, &self.keys)?;
             *self.codecs.get_mut() = codecs;
         }
         let codecs = self.codecs.get_mut();
@@ -290,6 +292,7 @@ impl Store {
                 id: r.get(1).map_err(db("reading a repack chunk"))?,
                 old: r.get(2).map_err(db("reading a repack chunk"))?,
                 group: group_token(&facility, &patient),
+                facility,
                 stored: Stored::from_row(r, 5).map_err(db("reading a repack chunk"))?,
             };
             let full = out.len() >= CHUNK_ITEMS_MAX || bytes >= CHUNK_BYTES_MAX;
@@ -339,12 +342,18 @@ impl Store {
                 }
                 match item::decode(conn, &self.keys, codecs, &row.stored) {
                     Ok(bytes) => {
+                        // The facility's own pack dictionary when it has one (an imported
+                        // facility's items); else the shared one, as received items use, so a
+                        // repack never starts training a dictionary per facility.
+                        let own = Codecs::facility_pack_kind(&self.keys, &row.facility);
+                        let facility = codecs.has_dictionary(&own).then_some(own);
                         // The one call site of `pack::add` in a repack.
                         let (new, at) = pack::add(
                             conn,
                             &self.keys,
                             &self.rng,
                             codecs,
+                            facility.as_ref(),
                             Some(&row.group),
                             &bytes,
                         )?;

@@ -225,7 +225,7 @@ impl Store {
 
         // Schema 2: dictionaries open; patient rows open, match their token, have a location,
         // and their search tokens are exactly the ones their record yields.
-        let (_, bad) = super::codec::Codecs::load(&self.conn, &self.keys)?;
+        let bad = super::codec::check_dictionaries(&self.conn, &self.keys)?;
         for super::codec::BadDictionary(id) in bad {
             report.push(Problem {
                 detail: Some(format!("dictionary #{id}")),

@@ -50,7 +50,7 @@ impl Store {
         let result = self.import_files_inner(root, files);
         if result.is_err() {
             // As in `import`: drop dictionaries trained in the rolled-back batch.
-            let (codecs, _) = super::super::codec::Codecs::load(&self.conn, &self.keys)?;
+            let codecs = super::super::codec::Codecs::load(&self.conn, &self.keys)?;
             *self.codecs.get_mut() = codecs;
         }
         self.codecs.get_mut().end_run();
@@ -69,6 +69,7 @@ impl Store {
             keys: &self.keys,
             rng: &self.rng,
             codecs: &self.codecs,
+            facility_dictionaries: true,
         };
         let mut summary = ImportSummary::default();
         let mut imported = Vec::with_capacity(files.len());

@@ -121,7 +121,7 @@ impl Store {
             // As in `import`: the rolled-back transaction may have held a newly trained
             // dictionary; reload the committed ones. Training samples otherwise stay across
             // calls, so a replica trains its dictionaries like an imported store does.
-            let (codecs, _) = super::super::codec::Codecs::load(&self.conn, &self.keys)?;
+            let codecs = super::super::codec::Codecs::load(&self.conn, &self.keys)?;
             *self.codecs.get_mut() = codecs;
         }
         result
@@ -137,6 +137,7 @@ impl Store {
             keys: &self.keys,
             rng: &self.rng,
             codecs: &self.codecs,
+            facility_dictionaries: false,
         };
         let mut summary = ImportSummary::default();
         let mut outcomes = Vec::with_capacity(received.len());
