@@ -155,7 +155,7 @@ pub async fn start(
     std::fs::create_dir_all(&settings.inbox)
         .with_context(|| format!("creating the inbox {}", settings.inbox.display()))?;
     // Only a listening daemon reports item classes; the one-shot sync skips decrypting paths.
-    let store = StoreHandle::start(store, settings.inbox.clone(), listen)?;
+    let store = StoreHandle::start(store, settings.inbox.clone(), listen, settings.repack)?;
     let swarm = net::build_swarm(
         identity.keypair.clone(),
         &settings.limits,
