@@ -46,9 +46,9 @@ use super::item::{self, COLUMNS, Stored};
 use super::{Store, pack};
 
 /// A pack with fewer items than this is small (and fewer than [`SMALL_PACK_BYTES`] bytes).
-/// Measured at 2,000 patients (README "Repack"): a replica's packs hold 1 item; merged per
-/// patient they hold the patient's ~12 messages, and zstd's gain from more messages of one
-/// patient flattens out past ~8, so a pack of 8 or more is left alone.
+/// Measured at 2,000 patients (ARCHITECTURE.md "Repack"), sealed bytes per item by items per
+/// pack: 1 → 165, 2 → 126, 4 → 100, 8 → 84, 16 → 77; past 8 a merge gains ≤ 7 bytes an item,
+/// so a pack of 8 or more is left alone.
 pub const SMALL_PACK_ITEMS: usize = 8;
 /// Raw bytes under which a pack of few items is small: 16 KiB ≈ 11 average messages, a
 /// quarter of `PACK_RAW_MAX`. A pack of a few large messages above it already amortises its
@@ -70,9 +70,9 @@ pub const ROUND_ITEMS_MAX: i64 = 200_000;
 pub const ROUNDS_MAX: u32 = 64;
 
 /// Small packs sealed (`Store::small_packs_sealed`) after which the daemon's store thread and
-/// `import` start a repack on their own. A repack's listing reads every item row once (≈ 20 ms
-/// per 10,000 items, README "Repack"); 1,024 small packs are a replica's one insert batch
-/// and ≈ 300 KB to gain, so the scan is paid back many times over.
+/// `import` start a repack on their own. A repack's listing reads every item row once (a run
+/// that moved nothing took 30–50 ms at 24,171 items); 1,024 small packs are a replica's one
+/// insert batch and ≈ 80 KB of sealed bytes to gain (165 → 84 bytes an item).
 pub const REPACK_AFTER_SMALL_PACKS: u64 = 1024;
 
 /// Whether a pack of `items` items and `raw` plaintext bytes is poorly filled.
