@@ -317,3 +317,52 @@ fn a_damaged_item_is_left_in_place_reported_and_the_rest_moved() {
     let again = f.replica.repack(RepackOptions::default()).unwrap();
     assert_eq!((again.items_moved, again.unreadable), (0, 0), "{again:?}");
 }
+
+/// Live ingest: a patient's files arrive over several imports in one process, so each import
+/// leaves small packs; once `REPACK_AFTER_SMALL_PACKS` of them were sealed, an import ends
+/// with a repack, and the store still exports byte-exact and verifies clean.
+#[test]
+fn imports_that_leave_many_small_packs_end_with_a_repack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let region = tmp.path().join("region");
+    generate(
+        &RegionSpec {
+            patients: 200,
+            facilities: 3,
+            seed: 31,
+        },
+        &region,
+        |_| {},
+    )
+    .unwrap();
+    let all = files(&region);
+    let staging = tmp.path().join("staging");
+    let mut store = new_store(&tmp.path().join("data"));
+    let mut repacks = Vec::new();
+    let rounds = 6;
+    for round in 0..rounds {
+        for ((facility, path), bytes) in all.iter().skip(round).step_by(rounds) {
+            let to = staging
+                .join(facility)
+                .join(std::str::from_utf8(path).unwrap());
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::write(&to, bytes).unwrap();
+        }
+        let s = store
+            .import(std::slice::from_ref(&staging), ImportOptions::default())
+            .unwrap();
+        if let Some(r) = s.repack {
+            repacks.push(r);
+        }
+    }
+    println!("{repacks:?}");
+    assert!(!repacks.is_empty(), "no import repacked");
+    assert!(repacks.iter().all(|r| r.done && r.unreadable == 0));
+    assert!(repacks.iter().map(|r| r.items_moved).sum::<u64>() > 0);
+    assert!(store.small_packs_sealed() < kizuna_storage::store::REPACK_AFTER_SMALL_PACKS);
+    let got = exported(&store, &tmp.path().join("export"));
+    assert!(got == all, "export differs");
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(empty_packs(&tmp.path().join("data")), 0);
+}
