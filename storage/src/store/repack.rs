@@ -451,3 +451,63 @@ fn group_token(facility: &str, patient: &[u8]) -> Token {
     group[8..].copy_from_slice(&code.to_be_bytes());
     group
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use crate::store::crypto::sha256;
+    use crate::store::item::CODEC_PACKED;
+    use crate::store::{InitOptions, KDF_ITERATIONS_MIN, Role, Store, pack};
+
+    /// Writes `bytes` alone into a new pack with an item row naming it; returns the pack id.
+    fn put_packed(s: &mut Store, bytes: &[u8]) -> i64 {
+        s.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let codecs = s.codecs.get_mut();
+        let (id, at) = pack::add(&s.conn, &s.keys, &s.rng, codecs, None, None, bytes).unwrap();
+        pack::flush(&s.conn, &s.keys, &s.rng, codecs).unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO item (hash, size, codec, nonce, body, pack, pack_at)
+                 VALUES (?1, ?2, ?3, x'', x'', ?4, ?5)",
+                params![
+                    &sha256(bytes)[..],
+                    bytes.len() as i64,
+                    CODEC_PACKED,
+                    id,
+                    at as i64
+                ],
+            )
+            .unwrap();
+        s.conn.execute_batch("COMMIT").unwrap();
+        id
+    }
+
+    /// SQLite gives a deleted pack's row id to the next pack (no `AUTOINCREMENT`); a reader
+    /// that had decoded the old pack must not serve its bytes for the new one. The cache key
+    /// includes the pack's random nonce (and a repack clears the cache; not here).
+    #[test]
+    fn a_reused_pack_id_is_not_read_from_the_stale_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        let opts = InitOptions {
+            kdf_iterations: KDF_ITERATIONS_MIN,
+            ..InitOptions::new("0400000001", Role::Shelter)
+        };
+        Store::init(&dir, &opts, b"reused pack ids").unwrap();
+        let mut s = Store::open(&dir, b"reused pack ids").unwrap();
+        let first = b"first message, sixty-four bytes long ...........................";
+        let second = b"other message, sixty-four bytes long ...........................";
+        assert_eq!(first.len(), second.len());
+        let old = put_packed(&mut s, first);
+        assert_eq!(s.item(&sha256(first)).unwrap().unwrap(), first);
+        // The pack and its item go (as a repack deletes an emptied pack), then a new pack.
+        s.conn
+            .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM item; DELETE FROM pack;")
+            .unwrap();
+        let new = put_packed(&mut s, second);
+        assert_eq!(new, old, "premise: SQLite reuses the id");
+        assert_eq!(s.item(&sha256(second)).unwrap().unwrap(), second);
+        assert!(s.item(&sha256(first)).unwrap().is_none());
+    }
+}
