@@ -1,4 +1,4 @@
-//! `kizuna init | import | export | verify`: the node's data directory from the command line.
+//! `kizuna init | import | export | verify | store repack`: the node's data directory from the command line.
 //!
 //! The passphrase comes from `--key-file FILE` (first line), from `KIZUNA_PASSPHRASE`, or from a
 //! prompt when stdin is a terminal, in that order (every command that opens the store reads it
@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use kizuna_storage::store::{
-    ImportOptions, ImportProgress, ImportSummary, InitOptions, OpenError, Role, Store,
+    ImportOptions, ImportProgress, ImportSummary, InitOptions, OpenError, RepackOptions, Role,
+    Store,
 };
 
 /// A key file is one line; anything much larger is a mistake.
@@ -89,6 +90,25 @@ pub struct ExportArgs {
 pub struct VerifyArgs {
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pass: PassphraseArgs,
+}
+
+/// Data-directory maintenance.
+#[derive(Debug, clap::Subcommand)]
+pub enum StoreCommand {
+    /// Merge poorly filled packs (a replica's items arrive one per pack) patient by patient,
+    /// in crash-safe chunks; full packs are left alone. Safe to interrupt and to re-run.
+    Repack(RepackArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RepackArgs {
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Print the summary as one JSON object (counts and bytes, no paths).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -290,6 +310,62 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+pub fn store(command: &StoreCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Repack(args) => repack(args),
+    }
+}
+
+fn repack(args: &RepackArgs) -> anyhow::Result<ExitCode> {
+    let mut store = open(&args.data, &args.pass)?;
+    let before = store.stats().context("reading the store's size")?;
+    let s = store
+        .repack(RepackOptions::default())
+        .context("repacking")?;
+    let after = store.stats().context("reading the store's size")?;
+    if args.json {
+        let mut v = serde_json::to_value(s)?;
+        v["stored_bytes_before"] = before.stored_bytes.into();
+        v["stored_bytes_after"] = after.stored_bytes.into();
+        v["item_bytes"] = after.item_bytes.into();
+        println!("{v}");
+    } else {
+        println!(
+            "{} small packs; {} items ({} bytes) moved in {} chunks: {} packs removed, {} written, \
+             {} unreadable items left in place; stored {} -> {} bytes ({:.3} -> {:.3} of {} raw) in {:.2} s",
+            s.small_packs,
+            s.items_moved,
+            s.bytes_moved,
+            s.chunks,
+            s.packs_removed,
+            s.packs_written,
+            s.unreadable,
+            before.stored_bytes,
+            after.stored_bytes,
+            ratio(before.stored_bytes, before.item_bytes),
+            ratio(after.stored_bytes, after.item_bytes),
+            after.item_bytes,
+            s.seconds
+        );
+    }
+    if s.unreadable > 0 {
+        eprintln!(
+            "kizuna store repack: {} items could not be read and were left in place; run `kizuna verify`",
+            s.unreadable
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

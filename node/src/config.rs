@@ -133,6 +133,9 @@ pub struct Settings {
     pub ingest: crate::daemon::ingest::IngestSettings,
     /// Hub mirror target (`daemon/mirror.rs`).
     pub central: Option<PathBuf>,
+    /// Merge small packs (`daemon/store.rs`); only the one-shot sync's hidden `--no-repack`
+    /// (measurements of a replica as received) clears it.
+    pub repack: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -317,6 +320,7 @@ impl Settings {
         Ok(Settings {
             ingest,
             central,
+            repack: true,
             data,
             listen: addrs("listen", &listen_raw)?,
             peers: addrs("peers", &peers_raw)?,

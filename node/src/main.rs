@@ -52,6 +52,9 @@ enum Command {
     /// Region authority tools: create the key, admit and revoke nodes.
     #[command(subcommand)]
     Region(cmd_region::RegionCommand),
+    /// Data-directory maintenance (`repack`).
+    #[command(subcommand)]
+    Store(cmd_store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Peers(args) => cmd_peers::peers(&args),
         Command::Region(command) => cmd_region::run(&command),
         Command::Demo(args) => cmd_demo::run(&args),
+        Command::Store(command) => cmd_store::store(&command),
     };
     match result {
         Ok(code) => code,

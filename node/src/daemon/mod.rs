@@ -155,7 +155,7 @@ pub async fn start(
     std::fs::create_dir_all(&settings.inbox)
         .with_context(|| format!("creating the inbox {}", settings.inbox.display()))?;
     // Only a listening daemon reports item classes; the one-shot sync skips decrypting paths.
-    let store = StoreHandle::start(store, settings.inbox.clone(), listen)?;
+    let store = StoreHandle::start(store, settings.inbox.clone(), listen, settings.repack)?;
     let swarm = net::build_swarm(
         identity.keypair.clone(),
         &settings.limits,
@@ -373,6 +373,9 @@ async fn accept_syncs(mut node: Node) {
             let result = tokio::time::timeout(timeout, sync::respond(stream, &node.store))
                 .await
                 .unwrap_or(Err(SyncError::Timeout(timeout)));
+            if result.as_ref().is_ok_and(|r| r.items_received > 0) {
+                node.store.repack_soon();
+            }
             finish_sync(&node, peer, "responder", result).await;
         });
         responding.insert(peer, task.abort_handle());
@@ -447,7 +450,12 @@ impl Node {
                 .open_stream(peer, net::SYNC_PROTOCOL)
                 .await
                 .map_err(|_| SyncError::Closed)?;
-            sync::initiate(stream, &store).await
+            let report = sync::initiate(stream, &store).await?;
+            if report.items_received > 0 {
+                // A replica's items arrive in hash order, one per pack: merge them when idle.
+                store.repack_soon();
+            }
+            Ok(report)
         })
         .await
         .unwrap_or(Err(SyncError::Timeout(timeout)))

@@ -169,3 +169,25 @@ pub enum SummaryError {
     #[error(transparent)]
     Db(#[from] DbError),
 }
+
+/// Why a repack stopped. Every chunk it committed before is complete (each moved item readable
+/// in its new pack); the chunk in hand rolled back (its items still read from their old packs).
+#[derive(Debug, thiserror::Error)]
+pub enum RepackError {
+    #[error("the operating system's random source failed")]
+    Random,
+    /// Only from `RepackOptions::fail_after_items` (crash tests).
+    #[error("repack interrupted after {items} items (injected)")]
+    Interrupted { items: u64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<super::pack::PackError> for RepackError {
+    fn from(e: super::pack::PackError) -> RepackError {
+        match e {
+            super::pack::PackError::Seal => RepackError::Random,
+            super::pack::PackError::Db(d) => RepackError::Db(d),
+        }
+    }
+}

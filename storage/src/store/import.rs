@@ -100,6 +100,10 @@ pub struct ImportSummary {
     /// Seconds spent in each stage (for the benchmark's profile; not part of `--json`).
     #[serde(skip)]
     pub stages: ImportStages,
+    /// The repack run at the end of an import that left many small packs (live ingest: a few
+    /// files per patient per import); `None` when none ran. Not part of `--json`.
+    #[serde(skip)]
+    pub repack: Option<super::repack::RepackSummary>,
 }
 
 /// Seconds spent per import stage, summed over files (wall time of the thread doing it).
@@ -399,6 +403,7 @@ impl Store {
     ) -> Result<ImportSummary, ImportError> {
         self.codecs.get_mut().train_samples = opts.dictionary_samples;
         self.codecs.get_mut().pack_items = opts.pack;
+        let opts_pack = opts.pack;
         let result = self.import_inner(roots, opts);
         if result.is_err() {
             // The open batch rolled back, and with it any dictionary trained in it: reload the
@@ -407,7 +412,20 @@ impl Store {
             *self.codecs.get_mut() = codecs;
         }
         self.codecs.get_mut().end_run();
-        result
+        let mut summary = result?;
+        // Items that arrive a few per patient at a time (live ingest) leave one small pack per
+        // patient and import; merge them once enough accumulated (cheap counter, no scan).
+        if opts_pack && self.small_packs_sealed() >= super::repack::REPACK_AFTER_SMALL_PACKS {
+            let repacked = self
+                .repack(super::repack::RepackOptions::default())
+                .map_err(|e| match e {
+                    super::error::RepackError::Db(d) => ImportError::Db(d),
+                    super::error::RepackError::Random
+                    | super::error::RepackError::Interrupted { .. } => ImportError::Random,
+                })?;
+            summary.repack = Some(repacked);
+        }
+        Ok(summary)
     }
 
     /// Two threads: the scanner walks the trees, takes each file's tokens, skips files whose

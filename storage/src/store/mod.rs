@@ -35,6 +35,7 @@ mod item;
 mod normalize;
 mod pack;
 mod patient;
+mod repack;
 mod schema;
 mod sealed_path;
 pub mod summary;
@@ -43,8 +44,8 @@ mod verify;
 pub use codec::{DICT_BYTES, TRAIN_SAMPLES_DEFAULT};
 pub use crypto::{KDF_ITERATIONS_DEFAULT, KDF_ITERATIONS_MIN};
 pub use error::{
-    DbError, ExportError, ImportError, InitError, IoError, OpenError, ReadError, SearchError,
-    SummaryError, VerifyError,
+    DbError, ExportError, ImportError, InitError, IoError, OpenError, ReadError, RepackError,
+    SearchError, SummaryError, VerifyError,
 };
 pub use export::{ExportSummary, LocationView};
 pub use import::{
@@ -53,6 +54,9 @@ pub use import::{
 };
 pub use normalize::kana as normalize_kana;
 pub use patient::{KANA_PREFIX_MAX, PatientRecord, SEARCH_RESULTS_MAX, SearchQuery, SearchResults};
+pub use repack::{
+    REPACK_AFTER_SMALL_PACKS, RepackOptions, RepackSummary, SMALL_PACK_BYTES, SMALL_PACK_ITEMS,
+};
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use schema::prepare_to as prepare_schema_to;
 pub use summary::{FLAG_RULES_VERSION, Summary, SummaryOptions};

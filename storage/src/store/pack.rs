@@ -57,6 +57,10 @@ pub const PACK_READ_MAX: usize = 1024 * 1024;
 pub struct Packer {
     open: Vec<OpenPack>,
     cache: VecDeque<Decoded>,
+    /// Poorly filled packs sealed since the store was opened or last repacked
+    /// (`repack::is_small`): the cheap trigger of a repack. In memory only; a dropped batch's
+    /// codecs reload (after an error) forgets it, which delays a repack, never corrupts one.
+    pub small_sealed: u64,
 }
 
 struct OpenPack {
@@ -172,6 +176,12 @@ pub fn flush(
     Ok(())
 }
 
+/// Forgets every decoded pack (a repack deleted packs; their ids may be reused by SQLite, and
+/// although the cache key includes the fresh random nonce, dropping them also frees memory).
+pub fn forget_reads(codecs: &mut Codecs) {
+    codecs.packer.cache.clear();
+}
+
 /// Forgets the open packs (their transaction rolled back).
 pub fn discard(codecs: &mut Codecs) {
     codecs.packer.open.clear();
@@ -184,6 +194,9 @@ fn seal(
     codecs: &mut Codecs,
     pack: OpenPack,
 ) -> Result<(), PackError> {
+    if super::repack::is_small(pack.items, pack.raw.len()) {
+        codecs.packer.small_sealed += 1;
+    }
     let kind = match pack.facility {
         Some(own) if codecs.has_dictionary(&own) => own,
         _ => codecs.pack_kind,
