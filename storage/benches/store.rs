@@ -292,6 +292,19 @@ fn main() {
         .import(std::slice::from_ref(&tree), ImportOptions::default())
         .expect("import");
     let import_s = t.elapsed().as_secs_f64();
+    // The repack an import runs at its end when it sealed many small packs (included above).
+    match &s1.repack {
+        Some(r) => eprintln!(
+            "bench: the first import ended with a repack: {:.1} s, {} small packs, {} items moved, {} packs removed, sealed {} -> {} B",
+            r.seconds,
+            r.small_packs,
+            r.items_moved,
+            r.packs_removed,
+            r.sealed_before,
+            r.sealed_after
+        ),
+        None => eprintln!("bench: the first import ran no repack"),
+    }
     eprintln!(
         "bench: first import {import_s:.1} s ({import_state}), {} files, {:.2} x tar; stages {:?}",
         s1.files,
