@@ -183,53 +183,31 @@ impl Codecs {
         self.newest.contains_key(kind)
     }
 
-    /// Opens dictionary row `id` (None: absent or failing authentication).
-    fn open_row(&self, conn: &Connection, keys: &Keys, id: i64) -> Option<Vec<u8>> {
-        let (kind, version) = self.rows.get(&id)?;
-        let (nonce, sealed): (Vec<u8>, Vec<u8>) = conn
-            .prepare_cached("SELECT nonce, sealed FROM dictionary WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
-            .ok()?;
-        open_dictionary(keys, kind, *version, &nonce, &sealed)
+    /// Puts the prepared compression dictionary of row `id` at `level` first in its cache,
+    /// opening it if needed; false if it cannot be opened.
+    fn cdict(&mut self, conn: &Connection, keys: &Keys, id: i64, level: i32) -> bool {
+        let rows = &self.rows;
+        to_front(
+            &mut self.cdicts,
+            CDICT_CACHE_MAX,
+            |(d, l, _)| *d == id && *l == level,
+            || {
+                let bytes = open_row(rows, conn, keys, id)?;
+                Some((id, level, CDict::create(&bytes, level)))
+            },
+        )
     }
 
-    /// The prepared compression dictionary of row `id` at `level`, opening it if needed.
-    fn cdict(&mut self, conn: &Connection, keys: &Keys, id: i64, level: i32) -> Option<usize> {
-        if let Some(i) = self
-            .cdicts
-            .iter()
-            .position(|(d, l, _)| *d == id && *l == level)
-        {
-            if i != 0 {
-                let hit = self.cdicts.remove(i)?;
-                self.cdicts.push_front(hit);
-            }
-            return Some(0);
-        }
-        let bytes = self.open_row(conn, keys, id)?;
-        if self.cdicts.len() >= CDICT_CACHE_MAX {
-            self.cdicts.pop_back();
-        }
-        self.cdicts
-            .push_front((id, level, CDict::create(&bytes, level)));
-        Some(0)
-    }
-
-    /// The prepared decompression dictionary of row `id`, opening it if needed.
-    fn ddict(&mut self, conn: &Connection, keys: &Keys, id: i64) -> Option<usize> {
-        if let Some(i) = self.ddicts.iter().position(|(d, _)| *d == id) {
-            if i != 0 {
-                let hit = self.ddicts.remove(i)?;
-                self.ddicts.push_front(hit);
-            }
-            return Some(0);
-        }
-        let bytes = self.open_row(conn, keys, id)?;
-        if self.ddicts.len() >= DDICT_CACHE_MAX {
-            self.ddicts.pop_back();
-        }
-        self.ddicts.push_front((id, DDict::create(&bytes)));
-        Some(0)
+    /// Puts the prepared decompression dictionary of row `id` first in its cache, opening it
+    /// if needed; false if it cannot be opened.
+    fn ddict(&mut self, conn: &Connection, keys: &Keys, id: i64) -> bool {
+        let rows = &self.rows;
+        to_front(
+            &mut self.ddicts,
+            DDICT_CACHE_MAX,
+            |(d, _)| *d == id,
+            || Some((id, DDict::create(&open_row(rows, conn, keys, id)?))),
+        )
     }
 
     /// Compresses `bytes` at `level` with the newest dictionary of `kind` (None, or a kind
@@ -244,12 +222,12 @@ impl Codecs {
     ) -> (i64, Vec<u8>) {
         let id = kind.and_then(|k| self.newest.get(k)).copied();
         if let Some(id) = id
-            && let Some(i) = self.cdict(conn, keys, id, level)
+            && self.cdict(conn, keys, id, level)
         {
             let mut frame = Vec::with_capacity(zstd_safe::compress_bound(bytes.len()));
             if self
                 .cctx
-                .compress_using_cdict(&mut frame, bytes, &self.cdicts[i].2)
+                .compress_using_cdict(&mut frame, bytes, &self.cdicts[0].2)
                 .is_ok()
                 && frame.len() + 10 < bytes.len()
             {
@@ -284,10 +262,12 @@ impl Codecs {
         } else {
             get_varint(body)?
         };
-        let i = self.ddict(conn, keys, id)?;
+        if !self.ddict(conn, keys, id) {
+            return None;
+        }
         let mut out = Vec::with_capacity(cap);
         self.dctx
-            .decompress_using_ddict(&mut out, frame, &self.ddicts[i].1)
+            .decompress_using_ddict(&mut out, frame, &self.ddicts[0].1)
             .ok()?;
         Some(out)
     }
@@ -428,6 +408,45 @@ pub(super) fn get_varint(body: &[u8]) -> Option<(i64, &[u8])> {
         }
     }
     None
+}
+
+/// Moves the entry of `cache` that `hit` matches to the front, or puts one `make` builds there
+/// (dropping the least recently used past `max`); false if there was none and `make` failed.
+fn to_front<T>(
+    cache: &mut VecDeque<T>,
+    max: usize,
+    hit: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> Option<T>,
+) -> bool {
+    if let Some(i) = cache.iter().position(hit) {
+        if let Some(entry) = cache.remove(i) {
+            cache.push_front(entry);
+        }
+        return true;
+    }
+    let Some(entry) = make() else {
+        return false;
+    };
+    if cache.len() >= max {
+        cache.pop_back();
+    }
+    cache.push_front(entry);
+    true
+}
+
+/// Opens dictionary row `id` of `rows` (None: absent or failing authentication).
+fn open_row(
+    rows: &HashMap<i64, (Vec<u8>, i64)>,
+    conn: &Connection,
+    keys: &Keys,
+    id: i64,
+) -> Option<Vec<u8>> {
+    let (kind, version) = rows.get(&id)?;
+    let (nonce, sealed): (Vec<u8>, Vec<u8>) = conn
+        .prepare_cached("SELECT nonce, sealed FROM dictionary WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .ok()?;
+    open_dictionary(keys, kind, *version, &nonce, &sealed)
 }
 
 pub fn kind_token(keys: &Keys, data_type: &str) -> Token {
@@ -584,5 +603,21 @@ mod tests {
         let trained = kinds.iter().filter(|k| c.has_dictionary(k)).count();
         assert!(trained > 0, "the largest collections trained early");
         assert!(trained < kinds.len(), "not all of them");
+    }
+
+    #[test]
+    fn the_dictionary_caches_keep_the_most_recently_used() {
+        let mut cache: VecDeque<u32> = VecDeque::new();
+        for v in [1, 2, 3] {
+            assert!(to_front(&mut cache, 2, |e| *e == v, || Some(v)));
+        }
+        assert_eq!(cache, [3, 2], "1 was the least recently used");
+        assert!(
+            to_front(&mut cache, 2, |e| *e == 2, || None),
+            "a hit makes nothing"
+        );
+        assert_eq!(cache, [2, 3]);
+        assert!(!to_front(&mut cache, 2, |e| *e == 9, || None));
+        assert_eq!(cache, [2, 3], "a failed open leaves the cache as it was");
     }
 }
