@@ -3,51 +3,17 @@
 //! export, locations, patient search results and counts; quarantine, flag renames, replaced
 //! bytes and hostile input are handled as the module doc says.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
 use kizuna_storage::ssmix2::path::FileName;
 use kizuna_storage::store::{
-    ImportOptions, InitOptions, KDF_ITERATIONS_MIN, LocationView, Received, ReceivedOutcome, Role,
-    SearchQuery, Store,
+    ImportOptions, LocationView, Received, ReceivedOutcome, SearchQuery, Store,
 };
 use kizuna_storage::synth::{RegionSpec, generate};
 
-const PASS: &[u8] = b"received test passphrase";
-
-/// (facility, relative path) → bytes of every file of a region directory.
-type Key = (String, Vec<u8>);
-type Files = BTreeMap<Key, Vec<u8>>;
-
-fn new_store(dir: &Path) -> Store {
-    let opts = InitOptions {
-        kdf_iterations: KDF_ITERATIONS_MIN,
-        ..InitOptions::new("0400000001", Role::Shelter)
-    };
-    Store::init(dir, &opts, PASS).unwrap();
-    Store::open(dir, PASS).unwrap()
-}
-
-/// Every file below a region directory, keyed by facility and path below its storage root.
-/// BTreeMap order of the path bytes differs from the walk's per-component order only where a
-/// name sorts below `/`; generated names do not.
-fn files(region: &Path) -> Files {
-    let mut out = BTreeMap::new();
-    for e in walkdir::WalkDir::new(region).sort_by_file_name() {
-        let e = e.unwrap();
-        if !e.file_type().is_file() {
-            continue;
-        }
-        let rel = e.path().strip_prefix(region).unwrap().to_str().unwrap();
-        let (facility, path) = rel.split_once('/').unwrap();
-        out.insert(
-            (facility.to_owned(), path.as_bytes().to_vec()),
-            fs::read(e.path()).unwrap(),
-        );
-    }
-    out
-}
+mod common;
+use common::{Files, Key, files, new_store};
 
 fn received(files: &[(&Key, &Vec<u8>)]) -> Vec<Received<'static>> {
     // Leaked for brevity: the test process is short-lived.

@@ -3,45 +3,16 @@
 //! interrupted mid-chunk or stopped between chunks leaves everything readable and a later run
 //! finishes, a second run moves nothing, and a damaged item is left in place and reported.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
 use kizuna_storage::store::{
-    ImportOptions, InitOptions, KDF_ITERATIONS_MIN, LocationView, Received, RepackError,
-    RepackOptions, Role, Store,
+    ImportOptions, LocationView, Received, RepackError, RepackOptions, Store,
 };
 use kizuna_storage::synth::{RegionSpec, generate};
 
-const PASS: &[u8] = b"repack test passphrase";
-
-type Files = BTreeMap<(String, Vec<u8>), Vec<u8>>;
-
-fn new_store(dir: &Path) -> Store {
-    let opts = InitOptions {
-        kdf_iterations: KDF_ITERATIONS_MIN,
-        ..InitOptions::new("0400000001", Role::Shelter)
-    };
-    Store::init(dir, &opts, PASS).unwrap();
-    Store::open(dir, PASS).unwrap()
-}
-
-fn files(region: &Path) -> Files {
-    let mut out = BTreeMap::new();
-    for e in walkdir::WalkDir::new(region).sort_by_file_name() {
-        let e = e.unwrap();
-        if !e.file_type().is_file() {
-            continue;
-        }
-        let rel = e.path().strip_prefix(region).unwrap().to_str().unwrap();
-        let (facility, path) = rel.split_once('/').unwrap();
-        out.insert(
-            (facility.to_owned(), path.as_bytes().to_vec()),
-            fs::read(e.path()).unwrap(),
-        );
-    }
-    out
-}
+mod common;
+use common::{Files, PASS, files, new_store};
 
 fn exported(store: &Store, out: &Path) -> Files {
     let s = store.export(out, None).unwrap();

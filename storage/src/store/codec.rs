@@ -488,6 +488,17 @@ mod tests {
         assert_eq!(get_varint(&[]), None);
     }
 
+    /// An in-memory database with the `dictionary` table only.
+    fn dictionary_db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE dictionary (id INTEGER PRIMARY KEY, kind_token BLOB, version INTEGER,
+             format INTEGER, nonce BLOB, sealed BLOB)",
+        )
+        .unwrap();
+        conn
+    }
+
     #[test]
     fn dictionary_bodies_are_codec_3_and_codec_2_bodies_still_open() {
         let samples: Vec<Vec<u8>> = (0..400)
@@ -500,12 +511,7 @@ mod tests {
             })
             .collect();
         let dict = zstd::dict::from_samples(&samples, DICT_BYTES).unwrap();
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE dictionary (id INTEGER PRIMARY KEY, kind_token BLOB, version INTEGER,
-             format INTEGER, nonce BLOB, sealed BLOB)",
-        )
-        .unwrap();
+        let conn = dictionary_db();
         let keys = Keys::derive(&[7u8; crypto::DEK_LEN]);
         let kind = kind_token(&keys, "ADT-00");
         let rng = SystemRandom::new();
@@ -566,12 +572,7 @@ mod tests {
 
     #[test]
     fn samples_stay_within_the_run_budget() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE dictionary (id INTEGER PRIMARY KEY, kind_token BLOB, version INTEGER,
-             format INTEGER, nonce BLOB, sealed BLOB)",
-        )
-        .unwrap();
+        let conn = dictionary_db();
         let keys = Keys::derive(&[3u8; crypto::DEK_LEN]);
         let rng = SystemRandom::new();
         let mut c = Codecs::load(&conn, &keys).unwrap();
